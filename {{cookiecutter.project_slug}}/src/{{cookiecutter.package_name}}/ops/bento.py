@@ -1,0 +1,28 @@
+"""Bento build: import the registry's model (by alias) into the BentoML store, then build the bento."""
+
+from __future__ import annotations
+
+import bentoml
+
+from .config import Config
+from .errors import MlopsError
+from .registry import version_by_alias
+from .tracking import connect
+
+BENTOFILE = "bentofile.yaml"
+
+
+def import_model(config: Config, alias: str) -> bentoml.Model:
+    name = config.project.model_name
+    version = version_by_alias(config, alias)
+    if version is None:
+        raise MlopsError(f"model {name!r} has no {alias!r} version in {config.registry.tracking_uri}: run `mlops register`")
+    connect(config)
+    labels = {key: value for key, value in version.tags.items()} | {"registry_version": str(version.version)}
+    return bentoml.mlflow.import_model(name, f"models:/{name}@{alias}", labels=labels)
+
+
+def build(config: Config, alias: str) -> tuple[bentoml.Model, bentoml.Bento]:
+    model = import_model(config, alias)
+    bento = bentoml.bentos.build_bentofile(BENTOFILE, build_ctx=".", labels={"model": str(model.tag)})
+    return model, bento

@@ -1,0 +1,268 @@
+"""The typed model of `mlops.yaml`, the project's one declarative config.
+
+Every command and workflow reads this file through `load_config`; `mlops config schema`
+exports the JSON Schema that editors and CI check the YAML against.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .cron import cron_error
+from .errors import MlopsError
+
+CONFIG_FILE = Path("mlops.yaml")
+SCHEMA_FILE = Path("mlops.schema.json")
+
+Share = Annotated[float, Field(ge=0, le=1)]
+Percent = Annotated[int, Field(ge=0, le=100)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a typo must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Project(Strict):
+    name: str
+    model_name: Name = Field(description="Name of the model in the MLflow registry and the BentoML store")
+
+
+class Column(Strict):
+    type: Literal["numeric", "categorical"]
+    min: float | None = None
+    max: float | None = None
+    values: list[str | int | float] | None = Field(None, description="Allowed values")
+    max_missing_share: Share | None = Field(None, description="Overrides validation.max_missing_share")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Column:
+        if self.type == "categorical" and (self.min is not None or self.max is not None):
+            raise ValueError("min/max apply to numeric columns only")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class Target(Strict):
+    column: str
+    task: Literal["classification", "regression"]
+    values: list[str | int | float] | None = Field(None, description="Allowed labels (classification)")
+
+
+class Data(Strict):
+    source: str = Field(description="CSV or Parquet file the pipeline trains on")
+    target: Target
+    columns: dict[str, Column] = Field(min_length=1, description="Feature columns, in model input order")
+    test_share: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    seed: int = 42
+    reference: str = Field("data/prepared/train.parquet", description="Drift reference data")
+    current: str = Field("data/current.parquet", description="Current data window (path or URI) for drift checks")
+
+    @model_validator(mode="after")
+    def _target_not_a_feature(self) -> Data:
+        if self.target.column in self.columns:
+            raise ValueError(f"target column {self.target.column!r} is also listed in columns")
+        return self
+
+    def names(self, kind: str) -> list[str]:
+        return [name for name, col in self.columns.items() if col.type == kind]
+
+
+class Validation(Strict):
+    max_missing_share: Share = 0.01
+
+
+Metric = Literal["roc_auc", "accuracy", "f1", "rmse", "mae", "r2"]
+LOWER_IS_BETTER = {"rmse", "mae"}
+TASK_METRICS = {"classification": {"roc_auc", "accuracy", "f1"}, "regression": {"rmse", "mae", "r2"}}
+
+
+class Training(Strict):
+    params: dict[str, str | int | float | bool | None] = Field(
+        default_factory=dict, description="Keyword arguments of the estimator in model/train.py"
+    )
+    metric: Metric = "roc_auc"
+    min_metric: float = Field(description="The candidate must reach this on the test split")
+    max_regression: Annotated[float, Field(ge=0)] = Field(
+        0.01, description="Allowed drop below the champion's metric"
+    )
+
+
+class Registry(Strict):
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment: str = "default"
+    champion_alias: Name = "champion"
+    challenger_alias: Name = "challenger"
+
+
+class Serving(Strict):
+    max_batch_size: Annotated[int, Field(ge=1, le=10000)] = 100
+    max_latency_ms: Annotated[int, Field(ge=1)] = 50
+
+
+class Gates(Strict):
+    max_error_rate: Share = 0.01
+    max_p95_latency_ms: Annotated[float, Field(gt=0)] = 200
+    min_prediction_agreement: Share = 0.9
+
+
+class Canary(Strict):
+    steps: list[Percent] = Field(default_factory=lambda: [10, 50, 100], min_length=1)
+    bake_seconds: Annotated[int, Field(ge=0)] = 60
+    gates: Gates = Gates()
+
+    @field_validator("steps")
+    @classmethod
+    def _rising_to_100(cls, steps: list[int]) -> list[int]:
+        if steps != sorted(set(steps)) or steps[-1] != 100:
+            raise ValueError("steps must rise strictly and end at 100")
+        return steps
+
+
+class LocalTarget(Strict):
+    port: Annotated[int, Field(ge=1, le=65535)] = 3000
+
+
+class AwsTarget(Strict):
+    region: str
+    role_arn: str = Field(pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/.+$")
+    endpoint_name: Name
+    instance_type: str = "ml.m5.large"
+    bucket: str
+
+
+class GcpTarget(Strict):
+    project: str
+    region: str
+    workload_identity_provider: str
+    service_account: str
+    endpoint_name: Name
+    bucket: str
+
+
+class AzureTarget(Strict):
+    subscription_id: str
+    resource_group: str
+    workspace: str
+    client_id: str
+    tenant_id: str
+    endpoint_name: Name
+    storage_account: str
+    container: str
+
+
+class KubernetesTarget(Strict):
+    namespace: str = "default"
+    service_name: Name
+    image: str
+    bucket: str = Field(description="DVC remote URL (s3://, gs:// or azure://)")
+
+
+class Deploy(Strict):
+    target: Literal["local", "aws", "gcp", "azure", "kubernetes"]
+    canary: Canary = Canary()
+    local: LocalTarget | None = None
+    aws: AwsTarget | None = None
+    gcp: GcpTarget | None = None
+    azure: AzureTarget | None = None
+    kubernetes: KubernetesTarget | None = None
+
+    @model_validator(mode="after")
+    def _target_block_present(self) -> Deploy:
+        if self.target != "local" and getattr(self, self.target) is None:
+            raise ValueError(f"target is {self.target!r} but the deploy.{self.target} block is missing")
+        return self
+
+
+class Drift(Strict):
+    method: Literal["auto", "ks", "wasserstein", "psi", "jensenshannon", "chisquare"] = "auto"
+    column_threshold: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Per-column threshold of the method; None keeps Evidently's default"
+    )
+    drift_share: Share = Field(0.3, description="Share of drifted columns that means the dataset drifted")
+    sample_size: Annotated[int, Field(ge=100)] | None = Field(
+        50_000, description="Rows sampled from each side before the check (None: all rows)"
+    )
+
+
+class Monitoring(Strict):
+    schedule: str = Field(description="Cron (UTC) of the CT workflow; `mlops sync` copies it there")
+    drift: Drift = Drift()
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, expr: str) -> str:
+        if problem := cron_error(expr):
+            raise ValueError(f"not a cron expression: {problem}")
+        return expr
+
+
+class Config(Strict):
+    """Root of mlops.yaml."""
+
+    project: Project
+    data: Data
+    validation: Validation = Validation()
+    training: Training
+    registry: Registry = Registry()
+    serving: Serving = Serving()
+    deploy: Deploy
+    monitoring: Monitoring
+
+    @model_validator(mode="after")
+    def _metric_fits_task(self) -> Config:
+        task = self.data.target.task
+        if self.training.metric not in TASK_METRICS[task]:
+            allowed = ", ".join(sorted(TASK_METRICS[task]))
+            raise ValueError(f"training.metric {self.training.metric!r} does not fit a {task} task ({allowed})")
+        return self
+
+
+class ConfigError(MlopsError):
+    """mlops.yaml is missing, not YAML, or does not match the schema; str() names file and fields."""
+
+
+def _location(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _describe(err: ValidationError, path: Path) -> str:
+    lines = [f"{path}: {err.error_count()} problem(s)"]
+    for e in err.errors():
+        got = "" if e["type"] == "missing" else f" (got {_short(e['input'])})"
+        lines.append(f"  {_location(e['loc'])}: {e['msg']}{got}")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | str = CONFIG_FILE) -> Config:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (run from the project root)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+
+
+def json_schema() -> str:
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mlops.yaml"
+    return json.dumps(schema, indent=2) + "\n"

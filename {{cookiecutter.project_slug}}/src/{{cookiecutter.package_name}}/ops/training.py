@@ -1,0 +1,44 @@
+"""The train step: fit the user's pipeline (model/train.py) on the prepared training split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import joblib
+from sklearn.pipeline import Pipeline
+
+from ..model.train import build_pipeline
+from .config import Config
+from .data import TRAIN, features, read_table
+from .errors import MlopsError
+
+MODEL = Path("models/model.joblib")
+
+
+class TrainingError(MlopsError):
+    """The estimator could not be built or fitted; str() names the config field."""
+
+
+def fit(config: Config) -> Pipeline:
+    train = read_table(TRAIN)
+    data = config.data
+    try:
+        pipeline = build_pipeline(
+            data.target.task, dict(config.training.params), data.names("numeric"), data.names("categorical")
+        )
+    except TypeError as exc:
+        raise TrainingError(f"mlops.yaml training.params: not accepted by the estimator: {exc}") from None
+    pipeline.fit(features(config, train), train[data.target.column])
+    return pipeline
+
+
+def save(pipeline: Pipeline, path: Path = MODEL) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    joblib.dump(pipeline, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load(path: Path = MODEL) -> Pipeline:
+    return joblib.load(path)

@@ -1,0 +1,48 @@
+import pytest
+
+from {{ cookiecutter.package_name }}.ops.config import SCHEMA_FILE, ConfigError, json_schema, load_config
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "mlops.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_project_config_is_valid_and_the_schema_file_is_current():
+    config = load_config()
+    assert config.deploy.target == "{{ cookiecutter.deploy_target }}"
+    assert config.monitoring.schedule == "{{ cookiecutter.retrain_schedule }}"
+    assert SCHEMA_FILE.read_text() == json_schema()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda c: c["training"].update(min_metric="high"), "training.min_metric: Input should be a valid number"),
+        (lambda c: c["training"].update(metric="rmse"), "'rmse' does not fit a classification task"),
+        (lambda c: c["monitoring"].update(schedule="0 25 * * *"), "monitoring.schedule: Value error, not a cron"),
+        (lambda c: c["data"].update(colums={}), "data.colums: Extra inputs are not permitted"),
+        (lambda c: c["deploy"].update(target="aws"), "the deploy.aws block is missing"),
+        (lambda c: c["deploy"]["canary"].update(steps=[50, 10]), "deploy.canary.steps: Value error, steps must rise"),
+        (lambda c: c.pop("training"), "training: Field required"),
+        (lambda c: c["data"]["columns"].update(x={"type": "numeric", "min": 5, "max": 1}), "data.columns.x: Value error, min"),
+    ],
+)
+def test_an_invalid_config_names_the_file_and_the_field(tmp_path, raw_config, change, expected):
+    import yaml
+
+    change(raw_config)
+    path = write(tmp_path, yaml.safe_dump(raw_config))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    assert expected in message
+
+
+def test_not_yaml_and_missing_file_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match=r"mlops.yaml: not valid YAML"):
+        load_config(write(tmp_path, "project: [unclosed"))
+    with pytest.raises(ConfigError, match=r"nope.yaml: file not found"):
+        load_config(tmp_path / "nope.yaml")
