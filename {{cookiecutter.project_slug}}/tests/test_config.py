@@ -19,14 +19,26 @@ def test_the_project_config_is_valid_and_the_schema_file_is_current():
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda c: c["training"].update(min_metric="high"), "training.min_metric: Input should be a valid number"),
+        (
+            lambda c: c["training"].update(min_metric="high"),
+            "training.min_metric: Input should be a valid number",
+        ),
         (lambda c: c["training"].update(metric="rmse"), "'rmse' does not fit a classification task"),
-        (lambda c: c["monitoring"].update(schedule="0 25 * * *"), "monitoring.schedule: Value error, not a cron"),
+        (
+            lambda c: c["monitoring"].update(schedule="0 25 * * *"),
+            "monitoring.schedule: Value error, not a cron",
+        ),
         (lambda c: c["data"].update(colums={}), "data.colums: Extra inputs are not permitted"),
         (lambda c: c["deploy"].update(target="aws"), "the deploy.aws block is missing"),
-        (lambda c: c["deploy"]["canary"].update(steps=[50, 10]), "deploy.canary.steps: Value error, steps must rise"),
+        (
+            lambda c: c["deploy"]["canary"].update(steps=[50, 10]),
+            "deploy.canary.steps: Value error, steps must rise",
+        ),
         (lambda c: c.pop("training"), "training: Field required"),
-        (lambda c: c["data"]["columns"].update(x={"type": "numeric", "min": 5, "max": 1}), "data.columns.x: Value error, min"),
+        (
+            lambda c: c["data"]["columns"].update(x={"type": "numeric", "min": 5, "max": 1}),
+            "data.columns.x: Value error, min",
+        ),
     ],
 )
 def test_an_invalid_config_names_the_file_and_the_field(tmp_path, raw_config, change, expected):

@@ -16,7 +16,9 @@ def import_model(config: Config, alias: str) -> bentoml.Model:
     name = config.project.model_name
     version = version_by_alias(config, alias)
     if version is None:
-        raise MlopsError(f"model {name!r} has no {alias!r} version in {config.registry.tracking_uri}: run `mlops register`")
+        raise MlopsError(
+            f"model {name!r} has no {alias!r} version in {config.registry.tracking_uri}: run `mlops register`"
+        )
     connect(config)
     labels = {key: value for key, value in version.tags.items()} | {"registry_version": str(version.version)}
     return bentoml.mlflow.import_model(name, f"models:/{name}@{alias}", labels=labels)

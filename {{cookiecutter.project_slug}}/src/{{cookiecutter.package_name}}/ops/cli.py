@@ -12,7 +12,7 @@ import shutil
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -83,8 +83,8 @@ def prepare(config: ConfigOption = CONFIG_FILE) -> None:
 
 @app.command()
 def validate(
-    data: Annotated[Optional[list[Path]], typer.Option(help="Files to check (default: data.source)")] = None,
-    record: Annotated[Optional[Path], typer.Option(help="Write a JSON record of a passed check here")] = None,
+    data: Annotated[list[Path] | None, typer.Option(help="Files to check (default: data.source)")] = None,
+    record: Annotated[Path | None, typer.Option(help="Write a JSON record of a passed check here")] = None,
     config: ConfigOption = CONFIG_FILE,
 ) -> None:
     """Check data against the rules in mlops.yaml; exit 1 with a report naming columns and rows."""
@@ -153,7 +153,7 @@ def register(config: ConfigOption = CONFIG_FILE) -> None:
 
 @app.command()
 def promote(
-    version: Annotated[Optional[str], typer.Option(help="Registry version (default: the challenger)")] = None,
+    version: Annotated[str | None, typer.Option(help="Registry version (default: the challenger)")] = None,
     config: ConfigOption = CONFIG_FILE,
 ) -> None:
     """Point the champion alias at a registered version."""
@@ -202,7 +202,7 @@ def build(
 def serve(
     port: Annotated[int, typer.Option(help="Port")] = 3000,
     host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
-    bento: Annotated[Optional[str], typer.Option(help="A built bento tag (default: the project's code)")] = None,
+    bento: Annotated[str | None, typer.Option(help="A built bento tag (default: the project's code)")] = None,
 ) -> None:
     """Serve the model over HTTP with BentoML (POST /predict, GET /readyz, GET /metrics)."""
     executable = shutil.which("bentoml") or "bentoml"
@@ -211,7 +211,7 @@ def serve(
 
 @app.command()
 def smoke(
-    bento: Annotated[Optional[str], typer.Option(help="A built bento tag (default: the project's code)")] = None,
+    bento: Annotated[str | None, typer.Option(help="A built bento tag (default: the project's code)")] = None,
     config: ConfigOption = CONFIG_FILE,
 ) -> None:
     """Serve on a free 127.0.0.1 port, send two rows of the test split, print the answer, stop."""

@@ -64,7 +64,9 @@ class Data(Strict):
     test_share: Annotated[float, Field(gt=0, lt=1)] = 0.2
     seed: int = 42
     reference: str = Field("data/prepared/train.parquet", description="Drift reference data")
-    current: str = Field("data/current.parquet", description="Current data window (path or URI) for drift checks")
+    current: str = Field(
+        "data/current.parquet", description="Current data window (path or URI) for drift checks"
+    )
 
     @model_validator(mode="after")
     def _target_not_a_feature(self) -> Data:
@@ -222,7 +224,9 @@ class Config(Strict):
         task = self.data.target.task
         if self.training.metric not in TASK_METRICS[task]:
             allowed = ", ".join(sorted(TASK_METRICS[task]))
-            raise ValueError(f"training.metric {self.training.metric!r} does not fit a {task} task ({allowed})")
+            raise ValueError(
+                f"training.metric {self.training.metric!r} does not fit a {task} task ({allowed})"
+            )
         return self
 
 

@@ -9,8 +9,7 @@ _FIELDS = (  # name, lowest, highest, names allowed instead of numbers
     ("minute", 0, 59, ()),
     ("hour", 0, 23, ()),
     ("day of month", 1, 31, ()),
-    ("month", 1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN",
-                      "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")),
+    ("month", 1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")),
     ("day of week", 0, 6, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")),
 )
 _ITEM = re.compile(r"^(\*|(\w+)(?:-(\w+))?)(?:/(\d+))?$")
@@ -46,7 +45,7 @@ def cron_error(expr: str) -> str | None:
     parts = expr.split()
     if len(parts) != 5:
         return f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(parts)}"
-    for text, (name, low, high, names) in zip(parts, _FIELDS):
+    for text, (name, low, high, names) in zip(parts, _FIELDS, strict=True):
         if not _field_ok(text, low, high, names):
             return f"{name} field {text!r} is not *, a number in {low}-{high}, a range, a list or a step"
     return None

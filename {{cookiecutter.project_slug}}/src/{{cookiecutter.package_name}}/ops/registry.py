@@ -33,7 +33,9 @@ def _run_of_current_model(config: Config, client: MlflowClient):
         max_results=1,
     )
     if not runs:
-        raise RegistryError(f"no MLflow run in {config.registry.tracking_uri} logged {MODEL} (md5 {md5}): run `dvc repro`")
+        raise RegistryError(
+            f"no MLflow run in {config.registry.tracking_uri} logged {MODEL} (md5 {md5}): run `dvc repro`"
+        )
     return runs[0]
 
 
@@ -47,8 +49,10 @@ def register(config: Config) -> ModelVersion:
     run = _run_of_current_model(config, client)
     name = config.project.model_name
     existing = client.search_model_versions(f"name = '{name}' and run_id = '{run.info.run_id}'")
-    version = existing[0] if existing else mlflow.register_model(
-        run.data.tags[MODEL_URI_TAG], name, tags=_lineage(run.data.tags)
+    version = (
+        existing[0]
+        if existing
+        else mlflow.register_model(run.data.tags[MODEL_URI_TAG], name, tags=_lineage(run.data.tags))
     )
     client.set_registered_model_alias(name, config.registry.challenger_alias, version.version)
     return version

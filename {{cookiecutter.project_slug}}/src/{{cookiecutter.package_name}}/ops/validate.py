@@ -23,7 +23,9 @@ def _missing_share_check(limit: float) -> pa.Check:
 
 
 def _column(col: Column, default_missing: float) -> pa.Column:
-    checks = [_missing_share_check(col.max_missing_share if col.max_missing_share is not None else default_missing)]
+    checks = [
+        _missing_share_check(col.max_missing_share if col.max_missing_share is not None else default_missing)
+    ]
     if col.min is not None:
         checks.append(pa.Check.ge(col.min))
     if col.max is not None:
