@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
+import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +43,15 @@ def step(message: str):
 def config_at(path: Path) -> Config:
     with step(f"Reading {path}"):
         return load_config(path)
+
+
+def set_output(**values: str) -> None:
+    """Set step outputs when running in a workflow (multi-line values in GitHub's heredoc form)."""
+    if target := os.environ.get("GITHUB_OUTPUT"):
+        with open(target, "a") as handle:
+            for key, value in values.items():
+                delimiter = f"EOF_{secrets.token_hex(8)}"
+                handle.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
 
 
 def summary(markdown: str) -> None:
@@ -224,6 +235,164 @@ def smoke(
     with step(f"Serving {bento or 'service:Model'} and sending {len(rows)} rows"):
         answer = run(bento or "service:Model", rows)
     print(f"sent {len(rows)} rows of {TEST} to POST /predict, answer:", json.dumps(answer))
+
+
+@app.command()
+def sync(
+    check: Annotated[bool, typer.Option(help="Only report stale files (exit 1), write nothing")] = False,
+    config: ConfigOption = CONFIG_FILE,
+) -> None:
+    """Write config values that workflows need as literals (cron, default branch) into them."""
+    from .sync import sync as run
+
+    cfg = config_at(config)
+    stale = run(Path("."), cfg.model_dump(), write=not check)
+    if check and stale:
+        err.print(f"[red]error:[/red] {', '.join(stale)} disagree with {config}: run `mlops sync`")
+        raise typer.Exit(1)
+    print(f"{'stale' if check else 'updated'}: {', '.join(stale)}" if stale else "workflows match the config")
+
+
+BaseOption = Annotated[str, typer.Option("--base", help="Base branch or ref to compare with")]
+
+
+@app.command()
+def report(
+    base: BaseOption = "",
+    output: Annotated[Path | None, typer.Option(help="Also write the markdown here")] = None,
+    config: ConfigOption = CONFIG_FILE,
+) -> None:
+    """Markdown table of metrics and params: this change vs the champion and the base branch."""
+    from .report import markdown
+
+    cfg = config_at(config)
+    with step("Comparing metrics"):
+        text, _ = markdown(cfg, base or cfg.project.default_branch)
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+    summary(text)
+    set_output(report=text)
+    print(text)
+
+
+@app.command()
+def gate(base: BaseOption = "", config: ConfigOption = CONFIG_FILE) -> None:
+    """Exit 1 unless metrics.json meets training.min_metric and stays within max_regression of the champion."""
+    from .report import markdown
+
+    cfg = config_at(config)
+    with step("Checking the gate"):
+        _, problems = markdown(cfg, base or cfg.project.default_branch)
+    for problem in problems:
+        err.print(f"[red]gate:[/red] {problem}", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+    print("gate passed")
+
+
+@app.command()
+def comment(
+    pr: Annotated[int, typer.Option(help="Pull request number")],
+    body: Annotated[str, typer.Option(help="Markdown to post")],
+    marker: Annotated[str, typer.Option(help="Identifies the comment to update")] = "mlops-metrics",
+) -> None:
+    """Create or update this PR's one comment with `marker` (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL)."""
+    from .gitops import GitHub
+
+    with step(f"Commenting on PR #{pr}"):
+        result = GitHub.from_env().upsert_comment(pr, body, marker)
+    print(f"{result['action']} comment {result['html_url']}")
+
+
+@app.command()
+def window(
+    output: Annotated[Path, typer.Option(help="Where to write the window")] = Path("data/current.parquet"),
+    shift: Annotated[float, typer.Option(help="Shift numeric columns by this many standard deviations")] = 0.0,
+    config: ConfigOption = CONFIG_FILE,
+) -> None:
+    """Write a data window (resampled from data.source, optionally shifted) to try the drift loop."""
+    from .data import read_table, write_table
+    from .drift import shift_window
+
+    cfg = config_at(config)
+    frame = shift_window(read_table(cfg.data.source), cfg.data.names("numeric"), shift, cfg.data.seed)
+    write_table(frame, output, index=False)
+    print(f"wrote {len(frame)} rows (shift {shift}) to {output}")
+
+
+@app.command()
+def drift(
+    current: Annotated[str | None, typer.Option(help="Current window (default: data.current)")] = None,
+    reports: Annotated[Path, typer.Option(help="Folder for drift.html and drift.md")] = Path("reports"),
+    config: ConfigOption = CONFIG_FILE,
+) -> None:
+    """Evidently drift check of the current window against data.reference; sets `drifted` for workflows."""
+    from .data import read_table
+    from .drift import check, markdown, save_html
+
+    cfg = config_at(config)
+    source = current or cfg.data.current
+    with step(f"Checking {source} for drift against {cfg.data.reference}"):
+        result = check(cfg, read_table(cfg.data.reference), read_table(source))
+        reports.mkdir(parents=True, exist_ok=True)
+        save_html(result, reports / "drift.html")
+        text = markdown(result) + _report_link()
+        (reports / "drift.md").write_text(text)
+    summary(text)
+    set_output(drifted=str(result.drifted).lower())
+    print(text)
+
+
+def _report_link() -> str:
+    """Where the HTML report is: the workflow run's artifact, or the local file."""
+    if run_id := os.environ.get("GITHUB_RUN_ID"):
+        server, repo = os.environ.get("GITHUB_SERVER_URL", "https://github.com"), os.environ.get("GITHUB_REPOSITORY")
+        url = f"{server}/{repo}/actions/runs/{run_id}"
+        return f"\nFull Evidently report: artifact `drift-report` of [run {run_id}]({url}).\n"
+    return "\nFull Evidently report: `reports/drift.html`.\n"
+
+
+@app.command("append-window")
+def append_window(
+    window: Annotated[str | None, typer.Option(help="Labelled window (default: data.current)")] = None,
+    config: ConfigOption = CONFIG_FILE,
+) -> None:
+    """Add the current (labelled) window to data.source, the retraining data."""
+    from .data import append_window as run
+
+    cfg = config_at(config)
+    source = window or cfg.data.current
+    with step(f"Adding {source} to {cfg.data.source}"):
+        rows = run(cfg, source)
+        if Path(cfg.data.source + ".dvc").exists():  # DVC-tracked data: refresh its pointer file
+            subprocess.run(["dvc", "add", cfg.data.source], check=True)
+    print(f"added {rows} rows of {source} to {cfg.data.source}")
+
+
+def _retraining_set(cfg: Config) -> list[str]:
+    """What a retraining changes: the data (or its .dvc pointer), dvc.lock and metrics.json."""
+    pointer = Path(cfg.data.source + ".dvc")
+    return ["dvc.lock", "metrics.json", str(pointer) if pointer.exists() else cfg.data.source]
+
+
+@app.command()
+def propose(
+    title: Annotated[str, typer.Option(help="Commit and PR title")],
+    body_file: Annotated[list[Path], typer.Option(help="PR body parts (markdown), joined")],
+    paths: Annotated[list[str] | None, typer.Argument(help="Files to commit (default: the retraining set)")] = None,
+    prefix: Annotated[str, typer.Option(help="Branch prefix; one open PR per prefix")] = "retrain/",
+    config: ConfigOption = CONFIG_FILE,
+) -> None:
+    """Commit PATHS to a branch, push it and open (or update) the one PR of that prefix."""
+    from .gitops import GitHub
+    from .propose import propose as run
+
+    cfg = config_at(config)
+    with step("Proposing the change"):
+        body = "\n\n".join(part.read_text() for part in body_file)
+        result = run(GitHub.from_env(), paths or _retraining_set(cfg), cfg.project.default_branch, prefix, title, body)
+    print(f"{result['action']} PR #{result['number']} from {result['branch']}: {result['html_url']}")
 
 
 def main() -> None:

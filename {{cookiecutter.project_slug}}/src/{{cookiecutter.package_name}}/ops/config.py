@@ -33,6 +33,7 @@ class Strict(BaseModel):
 class Project(Strict):
     name: str
     model_name: Name = Field(description="Name of the model in the MLflow registry and the BentoML store")
+    default_branch: str = Field("main", pattern=r"^[A-Za-z0-9._/-]+$", description="Branch CD ships from")
 
 
 class Column(Strict):

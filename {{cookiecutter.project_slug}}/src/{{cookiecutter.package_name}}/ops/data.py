@@ -33,11 +33,14 @@ def read_table(path: str | Path) -> pd.DataFrame:
     raise DataError(f"{text}: expected a .csv, .csv.gz or .parquet file")
 
 
-def write_table(df: pd.DataFrame, path: Path) -> None:
-    """Write via a temporary file so that a failure never leaves half a file behind."""
+def write_table(df: pd.DataFrame, path: Path, index: bool = True) -> None:
+    """Parquet or CSV (by suffix) via a temporary file: a failure never leaves half a file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    df.to_parquet(tmp)
+    tmp = path.with_name(path.name + ".tmp")
+    if path.suffix == ".csv":
+        df.to_csv(tmp, index=False)
+    else:
+        df.to_parquet(tmp, index=index)
     tmp.replace(path)
 
 
@@ -53,6 +56,17 @@ def split(config: Config, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
     rng = np.random.default_rng(config.data.seed)
     is_test = rng.random(len(df)) < config.data.test_share
     return df[~is_test], df[is_test]
+
+
+def append_window(config: Config, window_path: str) -> int:
+    """Add a labelled data window to data.source (the retraining data); returns the rows added."""
+    window = read_table(window_path)
+    needed = [*config.data.columns, config.data.target.column]
+    if missing := [name for name in needed if name not in window.columns]:
+        raise DataError(f"{window_path}: lacks {missing} (a retraining window needs features and labels)")
+    source = read_table(config.data.source)
+    write_table(pd.concat([source, window[needed]], ignore_index=True), Path(config.data.source), index=False)
+    return len(window)
 
 
 def prepare(config: Config) -> tuple[int, int]:
