@@ -50,9 +50,7 @@ def mixed_frame() -> pd.DataFrame:
             "heating": rng.choice(["gas", "heat pump", "oil"], n),
         }
     )
-    frame["price"] = (
-        3 * frame["area"] + 10 * frame["rooms"] + frame["city"].map({"berlin": 0, "paris": 50, "rome": 20})
-    )
+    frame["price"] = 3 * frame["area"] + 10 * frame["rooms"] + frame["city"].map({"berlin": 0, "paris": 50, "rome": 20})
     frame.loc[::10, "area"] = np.nan  # 10% missing: imputed
     frame.loc[::15, "heating"] = None
     return frame

@@ -3,9 +3,7 @@ import pytest
 from {{ cookiecutter.package_name }}.ops.cron import cron_error
 
 
-@pytest.mark.parametrize(
-    "expr", ["0 6 * * 1", "*/15 * * * *", "0 0 1,15 * MON-FRI", "30 2 * JAN-MAR 0", "5 4 * * SUN"]
-)
+@pytest.mark.parametrize("expr", ["0 6 * * 1", "*/15 * * * *", "0 0 1,15 * MON-FRI", "30 2 * JAN-MAR 0", "5 4 * * SUN"])
 def test_valid(expr):
     assert cron_error(expr) is None
 

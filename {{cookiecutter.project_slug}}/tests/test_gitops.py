@@ -49,9 +49,9 @@ def test_upsert_creates_then_updates_the_same_comment(httpserver, gh):
     httpserver.expect_oneshot_request(comments, method="GET").respond_with_json(
         [{"id": 3, "body": "LGTM"}, {"id": 11, "body": "<!-- mlops-report -->\nrmse 1.0"}]
     )
-    httpserver.expect_oneshot_request(
-        "/repos/acme/proj/issues/comments/11", method="PATCH"
-    ).respond_with_json({"id": 11, "body": "<!-- mlops-report -->\nrmse 0.9"})
+    httpserver.expect_oneshot_request("/repos/acme/proj/issues/comments/11", method="PATCH").respond_with_json(
+        {"id": 11, "body": "<!-- mlops-report -->\nrmse 0.9"}
+    )
     updated = gh.upsert_comment(7, "<!-- mlops-report -->\nrmse 0.9", "mlops-report")
     assert (updated["action"], updated["id"]) == ("updated", 11)
 
@@ -77,9 +77,9 @@ def test_upsert_follows_pagination(httpserver, gh):
     httpserver.expect_oneshot_request("/repositories/1/issues/7/comments").respond_with_json(
         [{"id": 500, "body": "before\n<!-- drift -->\nold"}]
     )
-    httpserver.expect_oneshot_request(
-        "/repos/acme/proj/issues/comments/500", method="PATCH"
-    ).respond_with_json({"id": 500})
+    httpserver.expect_oneshot_request("/repos/acme/proj/issues/comments/500", method="PATCH").respond_with_json(
+        {"id": 500}
+    )
     assert gh.upsert_comment(7, "new", "drift")["action"] == "updated"
     assert requests(httpserver) == [
         ("GET", "/repos/acme/proj/issues/7/comments", {"per_page": "100"}, None),
@@ -120,9 +120,7 @@ def test_open_or_update_pr_updates_the_open_retrain_pr(httpserver, gh):
     httpserver.expect_request("/repos/acme/proj/pulls", method="GET").respond_with_json(
         [pr(4, "feature/retrain-docs"), pr(3, "retrain/run-1")]
     )
-    httpserver.expect_request("/repos/acme/proj/pulls/3", method="PATCH").respond_with_json(
-        pr(3, "retrain/run-1")
-    )
+    httpserver.expect_request("/repos/acme/proj/pulls/3", method="PATCH").respond_with_json(pr(3, "retrain/run-1"))
     assert gh.find_open_pr("retrain/", "main")["number"] == 3
     result = gh.open_or_update_pr("retrain/run-5", "main", "Retrain 5", "better", head_prefix="retrain/")
     # The caller's branch differs: "branch" tells it where the open PR lives.
@@ -193,9 +191,7 @@ def test_token_echoed_by_the_server_is_scrubbed(httpserver, gh):
 
 
 def test_non_json_error_body(httpserver, gh):
-    httpserver.expect_request("/repos/acme/proj/pulls").respond_with_data(
-        "<html>bad gateway</html>", status=502
-    )
+    httpserver.expect_request("/repos/acme/proj/pulls").respond_with_data("<html>bad gateway</html>", status=502)
     with pytest.raises(GitHubError, match="(?i)answered 502: Bad Gateway"):
         gh.find_open_pr("retrain/", "main")
 

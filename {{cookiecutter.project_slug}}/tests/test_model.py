@@ -9,9 +9,7 @@ def mixed_project(tmp_path, monkeypatch, mixed_config, mixed_frame):
     """A user's own CSV with categorical columns and missing values, trained through the ops code."""
     monkeypatch.chdir(tmp_path)
     mixed_frame.to_csv("own.csv", index=False)
-    return mixed_config.model_copy(
-        update={"data": mixed_config.data.model_copy(update={"source": "own.csv"})}
-    )
+    return mixed_config.model_copy(update={"data": mixed_config.data.model_copy(update={"source": "own.csv"})})
 
 
 def test_own_data_with_categories_and_gaps_trains_and_scores(mixed_project):

@@ -20,8 +20,7 @@ def test_bad_data_is_reported_by_column_rule_and_row(config):
     assert "data/raw.csv" in lines[0]
     assert any(line.startswith(f"| {first} | greater_than_or_equal_to(0.0) | 1 | 7 |") for line in lines)
     assert any(
-        line.startswith(f"| {second} | missing share <= 0.01 | 30 | 10, 11, 12, 13, 14 (+25 more) |")
-        for line in lines
+        line.startswith(f"| {second} | missing share <= 0.01 | 30 | 10, 11, 12, 13, 14 (+25 more) |") for line in lines
     )
     assert any(line.startswith(f"| {config.data.target.column} | isin([0, 1]) | 1 | 2 |") for line in lines)
     assert any(line.startswith(f"| {list(config.data.columns)[-1]} | column is missing |") for line in lines)

@@ -9,9 +9,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 def build_preprocessor(numeric: list[str], categorical: list[str]) -> ColumnTransformer:
     """Numeric: median impute + scale. Categorical: most-frequent impute + one-hot (unknowns ignored)."""
     numeric_steps = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
-    categorical_steps = make_pipeline(
-        SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
-    )
+    categorical_steps = make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore"))
     return ColumnTransformer(
         [("numeric", numeric_steps, numeric), ("categorical", categorical_steps, categorical)],
         verbose_feature_names_out=False,

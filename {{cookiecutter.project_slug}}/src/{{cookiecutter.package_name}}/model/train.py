@@ -13,6 +13,4 @@ def build_estimator(task: str, params: dict) -> BaseEstimator:
 
 
 def build_pipeline(task: str, params: dict, numeric: list[str], categorical: list[str]) -> Pipeline:
-    return Pipeline(
-        [("features", build_preprocessor(numeric, categorical)), ("model", build_estimator(task, params))]
-    )
+    return Pipeline([("features", build_preprocessor(numeric, categorical)), ("model", build_estimator(task, params))])

@@ -334,7 +334,7 @@ def drift(
     cfg = config_at(config)
     source = current or cfg.data.current
     with step(f"Checking {source} for drift against {cfg.data.reference}"):
-        result = check(cfg, read_table(cfg.data.reference), read_table(source))
+        result = check(cfg, read_table(cfg.data.reference), read_table(source), (cfg.data.reference, source))
         reports.mkdir(parents=True, exist_ok=True)
         save_html(result, reports / "drift.html")
         text = markdown(result) + _report_link()

@@ -65,9 +65,7 @@ class Data(Strict):
     test_share: Annotated[float, Field(gt=0, lt=1)] = 0.2
     seed: int = 42
     reference: str = Field("data/prepared/train.parquet", description="Drift reference data")
-    current: str = Field(
-        "data/current.parquet", description="Current data window (path or URI) for drift checks"
-    )
+    current: str = Field("data/current.parquet", description="Current data window (path or URI) for drift checks")
 
     @model_validator(mode="after")
     def _target_not_a_feature(self) -> Data:
@@ -94,9 +92,7 @@ class Training(Strict):
     )
     metric: Metric = "roc_auc"
     min_metric: float = Field(description="The candidate must reach this on the test split")
-    max_regression: Annotated[float, Field(ge=0)] = Field(
-        0.01, description="Allowed drop below the champion's metric"
-    )
+    max_regression: Annotated[float, Field(ge=0)] = Field(0.01, description="Allowed drop below the champion's metric")
 
 
 class Registry(Strict):
@@ -225,9 +221,7 @@ class Config(Strict):
         task = self.data.target.task
         if self.training.metric not in TASK_METRICS[task]:
             allowed = ", ".join(sorted(TASK_METRICS[task]))
-            raise ValueError(
-                f"training.metric {self.training.metric!r} does not fit a {task} task ({allowed})"
-            )
+            raise ValueError(f"training.metric {self.training.metric!r} does not fit a {task} task ({allowed})")
         return self
 
 

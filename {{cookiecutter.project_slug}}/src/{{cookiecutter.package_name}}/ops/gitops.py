@@ -20,8 +20,7 @@ DEFAULT_API_URL = "https://api.github.com"
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _HINTS = {
     401: "token missing or invalid",
-    403: "token lacks permission (the workflow needs `pull-requests: write` / `contents: write`) "
-    "or rate limited",
+    403: "token lacks permission (the workflow needs `pull-requests: write` / `contents: write`) or rate limited",
     404: "not found: check the repository and the pull request number "
     "(GitHub also answers 404 to a token that cannot see the repository)",
     422: "validation failed",

@@ -8,10 +8,12 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from .config import Config
+from .data import TEST, features, read_table
 from .errors import MlopsError
-from .lineage import file_md5
-from .tracking import MODEL_URI_TAG, connect
-from .training import MODEL
+from .evaluate import read
+from .lineage import file_md5, tags
+from .tracking import MODEL_URI_TAG, connect, log_run
+from .training import MODEL, load
 
 
 class RegistryError(MlopsError):
@@ -24,6 +26,8 @@ def _client(config: Config) -> MlflowClient:
 
 
 def _run_of_current_model(config: Config, client: MlflowClient):
+    if not MODEL.exists():
+        raise RegistryError(f"{MODEL} does not exist: run `dvc repro` first")
     experiment = client.get_experiment_by_name(config.registry.experiment)
     md5 = file_md5(MODEL)
     runs = client.search_runs(
@@ -32,15 +36,19 @@ def _run_of_current_model(config: Config, client: MlflowClient):
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
-    if not runs:
-        raise RegistryError(
-            f"no MLflow run in {config.registry.tracking_uri} logged {MODEL} (md5 {md5}): run `dvc repro`"
-        )
+    if not runs:  # e.g. DVC restored the outputs from its run cache into a fresh MLflow store
+        return client.get_run(_log_current_model(config))
     return runs[0]
 
 
-def _lineage(tags: dict[str, str]) -> dict[str, str]:
-    return {key: value for key, value in tags.items() if not key.startswith("mlflow.")}
+def _log_current_model(config: Config) -> str:
+    """Log the run for the current pipeline outputs (model, test split, metrics.json) now."""
+    sample = features(config, read_table(TEST)).head(5)
+    return log_run(config, load(), read(), sample, tags(config, MODEL))
+
+
+def _lineage(run_tags: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in run_tags.items() if not key.startswith("mlflow.")}
 
 
 def register(config: Config) -> ModelVersion:

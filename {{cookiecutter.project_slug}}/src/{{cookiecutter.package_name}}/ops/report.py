@@ -65,8 +65,8 @@ def _delta(name: str, new: float | None, old: float | None) -> str:
     return f"{diff:+.4f}{mark}"
 
 
-def _cell(value) -> str:
-    return "—" if value is None else (f"{value:.4f}" if isinstance(value, float) else f"`{value}`")
+def _cell(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
 
 
 def table(config: Config, base: Baseline, champ: Baseline) -> str:
@@ -86,7 +86,7 @@ def table(config: Config, base: Baseline, champ: Baseline) -> str:
     changed = {k for k in set(params) | set(base.params or {}) if params.get(k) != (base.params or {}).get(k)}
     if changed:
         lines += ["", "| param | this change | base |", "|---|---|---|"]
-        lines += [f"| {k} | {_cell(params.get(k))} | {_cell((base.params or {}).get(k))} |" for k in sorted(changed)]
+        lines += [f"| {k} | `{params.get(k)}` | `{(base.params or {}).get(k)}` |" for k in sorted(changed)]
     return "\n".join(lines)
 
 

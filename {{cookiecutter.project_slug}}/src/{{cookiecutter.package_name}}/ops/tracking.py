@@ -26,9 +26,7 @@ def connect(config: Config) -> None:
     mlflow.set_experiment(config.registry.experiment)
 
 
-def log_run(
-    config: Config, model, scores: dict[str, float], sample: pd.DataFrame, tags: dict[str, str]
-) -> str:
+def log_run(config: Config, model, scores: dict[str, float], sample: pd.DataFrame, tags: dict[str, str]) -> str:
     connect(config)
     with mlflow.start_run(run_name=f"train-{tags['git_commit'][:8]}") as run:
         mlflow.log_params({**config.training.params, "metric": config.training.metric})

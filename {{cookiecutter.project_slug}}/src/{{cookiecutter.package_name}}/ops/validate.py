@@ -23,9 +23,7 @@ def _missing_share_check(limit: float) -> pa.Check:
 
 
 def _column(col: Column, default_missing: float) -> pa.Column:
-    checks = [
-        _missing_share_check(col.max_missing_share if col.max_missing_share is not None else default_missing)
-    ]
+    checks = [_missing_share_check(col.max_missing_share if col.max_missing_share is not None else default_missing)]
     if col.min is not None:
         checks.append(pa.Check.ge(col.min))
     if col.max is not None:
@@ -37,9 +35,7 @@ def _column(col: Column, default_missing: float) -> pa.Column:
 
 
 def build_schema(config: Config) -> pa.DataFrameSchema:
-    columns = {
-        name: _column(col, config.validation.max_missing_share) for name, col in config.data.columns.items()
-    }
+    columns = {name: _column(col, config.validation.max_missing_share) for name, col in config.data.columns.items()}
     target = config.data.target
     target_checks = [pa.Check.isin(target.values)] if target.values is not None else []
     target_type = float if target.task == "regression" else None
