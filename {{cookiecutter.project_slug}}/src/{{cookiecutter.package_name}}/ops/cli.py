@@ -25,7 +25,7 @@ from .errors import MlopsError
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
 config_app = typer.Typer(no_args_is_help=True, help="Check mlops.yaml or export its JSON Schema.")
 app.add_typer(config_app, name="config")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # CI logs: one message, one line
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The config file")]
 
 
@@ -397,3 +397,7 @@ def propose(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""Plain helpers of the template's tests; conftest.py turns the useful ones into fixtures.
+
+Everything here is safe under pytest-xdist: nothing writes to a fixed path, every bake goes into a
+directory the caller owns (a tmp_path_factory directory in the fixtures).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PROJECT = ROOT / "{{cookiecutter.project_slug}}"
+VENV_BIN = ROOT / ".venv" / "bin"
+PYTHON = VENV_BIN / "python"
+
+CONTEXT = json.loads((ROOT / "cookiecutter.json").read_text())
+PYTHON_VERSIONS: tuple[str, ...] = tuple(CONTEXT["python_version"])
+TARGETS: tuple[str, ...] = tuple(CONTEXT["deploy_target"])
+DEFAULT_SLUG = "cancer-classifier"  # from the default project_name "Cancer Classifier"
+DEFAULT_PACKAGE = "cancer_classifier"
+
+# Variables that would make a command in a baked project use the wrong environment.
+_FOREIGN = ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH", "UV_PROJECT_ENVIRONMENT", "CONDA_PREFIX")
+_TAIL_LINES = 80
+
+
+def project_env(**extra: str) -> dict[str, str]:
+    """The environment for commands run in a baked project: no foreign venv, no telemetry."""
+    env = {key: value for key, value in os.environ.items() if key not in _FOREIGN}
+    env.update(
+        UV_COMPILE_BYTECODE="1",  # as the Makefiles export it (PYTHONDONTWRITEBYTECODE is set here)
+        MLFLOW_DISABLE_TELEMETRY="true",
+        BENTOML_DO_NOT_TRACK="True",
+        DO_NOT_TRACK="1",
+        GIT_AUTHOR_NAME="template tests",
+        GIT_AUTHOR_EMAIL="tests@localhost",
+        GIT_COMMITTER_NAME="template tests",
+        GIT_COMMITTER_EMAIL="tests@localhost",
+    )
+    env.update(extra)
+    return env
+
+
+def template_venv_env(project: Path, **extra: str) -> dict[str, str]:
+    """Run a baked project's code with the template's own venv (it holds every runtime dependency)."""
+    return project_env(
+        PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(project / "src"), **extra
+    )
+
+
+def _tail(text: str | bytes | None, lines: int = _TAIL_LINES) -> str:
+    if text is None:
+        return "(nothing)"
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    kept = text.rstrip().splitlines()
+    if not kept:
+        return "(empty)"
+    cut = f"[... {len(kept) - lines} earlier lines ...]\n" if len(kept) > lines else ""
+    return cut + "\n".join(kept[-lines:])
+
+
+def _signal_note(returncode: int | str) -> str:
+    """Exit codes that mean a signal: negative (direct child) or 128+N (through a shell or uv)."""
+    if isinstance(returncode, int) and (returncode < 0 or 128 < returncode < 160):
+        number = -returncode if returncode < 0 else returncode - 128
+        try:
+            return f" (killed by {signal.Signals(number).name})"
+        except ValueError:
+            return ""
+    return ""
+
+
+def describe(cmd: Sequence[str] | str, cwd: Path, returncode: int | str, stdout, stderr) -> str:
+    shown = cmd if isinstance(cmd, str) else shlex.join(str(part) for part in cmd)
+    return (
+        f"`{shown}` in {cwd} -> exit {returncode}{_signal_note(returncode)}\n"
+        f"----- stdout -----\n{_tail(stdout)}\n"
+        f"----- stderr -----\n{_tail(stderr)}"
+    )
+
+
+def run(
+    cmd: Sequence[str | Path],
+    cwd: Path,
+    *,
+    env: dict[str, str] | None = None,
+    ok: Sequence[int] | None = (0,),
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """Run `cmd` in `cwd` and capture its output; fail the test with both outputs unless the exit
+    code is in `ok` (None: accept any code and let the caller assert)."""
+    args = [str(part) for part in cmd]
+    try:
+        proc = subprocess.run(
+            args,
+            check=False,
+            cwd=cwd,
+            env=env if env is not None else project_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(describe(args, cwd, f"timeout after {timeout:.0f} s", exc.stdout, exc.stderr), pytrace=False)
+    if ok is not None and proc.returncode not in ok:
+        pytest.fail(describe(args, cwd, proc.returncode, proc.stdout, proc.stderr), pytrace=False)
+    return proc
+
+
+def mlops(project: Path, *args: str, ok: Sequence[int] | None = (0,), timeout: float = 300):
+    """`mlops ARGS` from the baked project's source with the template's venv (no `make setup`)."""
+    entry = f"import sys; from {package_of(project)}.ops.cli import main; sys.argv[0] = 'mlops'; main()"
+    return run([PYTHON, "-c", entry, *args], project, env=template_venv_env(project), ok=ok, timeout=timeout)
+
+
+def package_of(project: Path) -> str:
+    (package,) = [path.name for path in (project / "src").iterdir() if (path / "__init__.py").exists()]
+    return package
+
+
+def bake(output_dir: Path, **answers: str) -> Path:
+    """Bake the template with these answers (defaults for the rest) into `output_dir`; the project path.
+
+    Runs the cookiecutter CLI of the template's venv with a private config (no user config, replay
+    files kept in `output_dir`), so parallel workers never share a file.
+    """
+    output_dir.mkdir(parents=True, exist_ok=True)
+    config = output_dir / ".cookiecutter-config.yaml"
+    replay = output_dir / ".replay"
+    replay.mkdir(exist_ok=True)
+    config.write_text(f"replay_dir: {json.dumps(str(replay))}\n")
+    before = {path.name for path in output_dir.iterdir()}
+    run(
+        [VENV_BIN / "cookiecutter", ROOT, "--no-input", "--config-file", config, "-o", output_dir]
+        + [f"{key}={value}" for key, value in answers.items()],
+        output_dir,
+        timeout=120,
+    )
+    (project,) = [path for path in output_dir.iterdir() if path.name not in before and path.is_dir()]
+    return project
+
+
+def git_commit(project: Path, message: str = "Bake") -> None:
+    """`git init` + commit everything, as a user does right after baking."""
+    run(["git", "init", "-q", "-b", "main"], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-q", "--no-verify", "-m", message], project)
+
+
+def make_setup(project: Path, env: dict[str, str] | None = None, timeout: float = 1200) -> None:
+    run(["make", "setup"], project, env=env, timeout=timeout)
+
+
+def make_ready_project(output_dir: Path, **answers: str) -> Path:
+    """A baked project, committed to git, with `make setup` done (its own .venv, ~1-2 min warm)."""
+    project = bake(output_dir, **answers)
+    git_commit(project)
+    make_setup(project)
+    return project
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def text_files(project: Path) -> Iterator[tuple[Path, str]]:
+    """(relative path, text) of every UTF-8 file of a project, outside .git and .venv."""
+    for path in sorted(project.rglob("*")):
+        relative = path.relative_to(project)
+        if not path.is_file() or relative.parts[0] in {".git", ".venv"}:
+            continue
+        try:
+            yield relative, path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+
+
+GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
+
+
+def template_leftovers(project: Path) -> list[str]:
+    """`file:line: what` for every Jinja remnant or mention of cookiecutter in a baked project.
+
+    Under .github/ (copied without rendering) GitHub's own `${{ ... }}` expressions are allowed;
+    anything else that looks like Jinja is not.
+    """
+    found = []
+    for path in sorted(project.rglob("*")):
+        relative = path.relative_to(project)
+        if relative.parts[0] not in {".git", ".venv"} and re.search(r"\{\{|\{%|cookiecutter", relative.as_posix()):
+            found.append(f"{relative}: file name is not rendered")
+    for relative, text in text_files(project):
+        github = relative.parts[0] == ".github"
+        for number, line in enumerate(text.splitlines(), 1):
+            checked = GITHUB_EXPRESSION.sub("", line) if github else line
+            for pattern, what in (
+                (r"\{\{", "{{"),
+                (r"\{%", "{%"),
+                (r"(?<!\$)\{#", "{#"),
+                (r"(?i)cookiecutter", "the word cookiecutter"),
+            ):
+                if re.search(pattern, checked):
+                    found.append(f"{relative}:{number}: {what}: {line.strip()[:120]}")
+    return found

@@ -1,0 +1,294 @@
+"""End to end on one default bake, installed for real (`make setup`): the DVC pipeline, the registry,
+the bento, the served model against batch predictions, request and data validation, `make loop`.
+
+Slow (~5 min): one project for the whole module, installed once (`--dist loadfile` in the Makefile
+keeps this module on one worker). Each fixture does what the tests after it need,
+so any single test can also run alone (`pytest tests/test_e2e.py -k predictions`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+import yaml
+from helpers import describe, free_port, make_ready_project, project_env, run
+
+pytestmark = pytest.mark.slow
+
+STAGES = ("prepare", "validate", "train", "evaluate")
+READY_TIMEOUT = 120  # seconds for `bentoml serve` to answer /readyz (~5-15 s here)
+
+
+@dataclass
+class Project:
+    path: Path
+    base: Path  # scratch space beside the project
+    env: dict[str, str]
+
+    def uv_run(self, *args, ok=(0,), timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return run(["uv", "run", "--no-sync", *args], self.path, env=self.env, ok=ok, timeout=timeout)
+
+    def make(self, target: str, ok=(0,), timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return run(["make", target], self.path, env=self.env, ok=ok, timeout=timeout)
+
+    @property
+    def config(self) -> dict:
+        return yaml.safe_load((self.path / "mlops.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Project:
+    """The default bake, `git init` + commit, `make setup` (uv sync into its own .venv)."""
+    base = tmp_path_factory.mktemp("e2e")
+    path = make_ready_project(base)
+    assert (path / ".venv" / "bin" / "mlops").exists()
+    return Project(path, base, project_env(BENTOML_HOME=str(base / "bentoml")))
+
+
+@pytest.fixture(scope="module")
+def first_repro(project) -> subprocess.CompletedProcess[str]:
+    return project.uv_run("dvc", "repro")
+
+
+def test_first_repro_runs_every_stage_and_passes_the_metric_floor(project, first_repro):
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in first_repro.stdout, first_repro.stdout
+    for output in (
+        "data/prepared/train.parquet",
+        "data/prepared/test.parquet",
+        "reports/validation.json",
+        "models/model.joblib",
+        "dvc.lock",
+        "mlflow.db",
+    ):
+        assert (project.path / output).is_file(), f"{output} is missing after dvc repro"
+    metrics = json.loads((project.path / "metrics.json").read_text())
+    assert metrics["roc_auc"] >= 0.95, metrics
+
+
+def test_a_second_repro_runs_nothing(project, first_repro):
+    again = project.uv_run("dvc", "repro")
+    assert "Running stage" not in again.stdout, again.stdout
+    assert "Data and pipelines are up to date" in again.stdout
+
+
+@dataclass
+class Bento:
+    tag: str
+    model: str
+    version: str
+
+
+@pytest.fixture(scope="module")
+def bento(project, first_repro) -> Bento:
+    registered = project.uv_run("mlops", "register")
+    version = re.search(r"version (\d+) is @challenger", registered.stdout)
+    assert version, describe("mlops register", project.path, 0, registered.stdout, registered.stderr)
+    built = project.uv_run("mlops", "build")
+    tags = re.search(r"built bento (\S+) with model (\S+)", built.stdout)
+    assert tags, describe("mlops build", project.path, 0, built.stdout, built.stderr)
+    return Bento(tag=tags[1], model=tags[2], version=version[1])
+
+
+def test_register_and_build_make_a_bento_of_the_challenger(project, bento):
+    name = project.config["project"]["model_name"]
+    assert bento.tag.startswith(f"{name}:") and bento.model.startswith(f"{name}:")
+    name, version = bento.tag.split(":")
+    stored = project.base / "bentoml" / "bentos" / name / version
+    assert (stored / "bento.yaml").is_file(), f"the bento is not in BENTOML_HOME: {stored}"
+    assert (stored / "src" / "service.py").is_file() and (stored / "src" / "mlops.yaml").is_file()
+    manifest = yaml.safe_load((stored / "bento.yaml").read_text())
+    models = [model["tag"] for service in manifest["services"] for model in service["models"]]
+    assert models == [bento.model], f"the bento's service should use the imported model: {models}"
+
+    # The model in the store names the registry version and the lineage of what produced it.
+    model_name, model_version = bento.model.split(":")
+    labels = yaml.safe_load(
+        (project.base / "bentoml" / "models" / model_name / model_version / "model.yaml").read_text()
+    )["labels"]
+    assert labels["registry_version"] == bento.version
+    commit = run(["git", "rev-parse", "HEAD"], project.path).stdout.strip()
+    assert labels["git_commit"] == commit
+    assert {"data_md5", "params_hash", "model_md5"} <= set(labels)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop the server and its workers (its own process group, started by the fixture)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def _log_tail(path: Path, lines: int = 60) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="module")
+def server(project, bento, tmp_path_factory):
+    """`bentoml serve <bento tag>` started from an empty directory: the bento carries its own code and
+    config, the model comes from the BentoML store. Yields the base URL; stopped at module end."""
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    port = free_port()
+    log_path = project.base / "serve.log"
+    cmd = [project.path / ".venv" / "bin" / "bentoml", "serve", bento.tag, "--host", "127.0.0.1", "--port", str(port)]
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(c) for c in cmd],
+            cwd=elsewhere,
+            env=project.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"bentoml serve exited {proc.returncode} before /readyz:\n{_log_tail(log_path)}", pytrace=False
+                )
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"bentoml serve: no /readyz 200 within {READY_TIMEOUT} s:\n{_log_tail(log_path)}", pytrace=False
+                )
+            time.sleep(0.5)
+        yield url
+    finally:
+        _stop(proc)
+
+
+def _request_rows(frame: pd.DataFrame) -> list[dict]:
+    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+
+
+@pytest.fixture(scope="module")
+def sample(project, first_repro) -> pd.DataFrame:
+    """5 rows of the test split, both classes, feature columns only."""
+    config = project.config
+    target = config["data"]["target"]["column"]
+    test = pd.read_parquet(project.path / "data" / "prepared" / "test.parquet")
+    picked = pd.concat([test[test[target] == 0].head(3), test[test[target] == 1].head(2)])
+    return picked[list(config["data"]["columns"])]
+
+
+def test_served_predictions_equal_batch_predictions(project, server, bento, sample):
+    rows_csv, predictions_csv = project.base / "five-rows.csv", project.base / "five-predictions.csv"
+    sample.to_csv(rows_csv, index=False)
+    project.uv_run("mlops", "predict", rows_csv, "--output", predictions_csv)
+    batch = pd.read_csv(predictions_csv)["prediction"].tolist()
+    assert sorted(set(batch)) == [0, 1], f"the sample should get both classes: {batch}"
+
+    answer = httpx.post(f"{server}/predict", json={"rows": _request_rows(sample)}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["predictions"] == batch
+    assert body["model"] == bento.model
+
+
+def _text_in_numeric(rows):
+    rows[0]["mean_radius"] = "large"
+
+
+def _missing(rows):
+    del rows[1]["mean_texture"]
+
+
+def _unknown(rows):
+    rows[0]["colour"] = "red"
+
+
+def _empty(rows):
+    rows.clear()
+
+
+INVALID = {
+    "text in a numeric field": (_text_in_numeric, ["rows", 0, "mean_radius"]),
+    "missing field": (_missing, ["rows", 1, "mean_texture"]),
+    "unknown field": (_unknown, ["rows", 0, "colour"]),
+    "empty rows list": (_empty, ["rows"]),
+}
+
+
+@pytest.mark.parametrize("case", list(INVALID))
+def test_an_invalid_request_gets_400_naming_the_field(server, sample, case):
+    spoil, location = INVALID[case]
+    rows = _request_rows(sample.head(2))
+    spoil(rows)
+    answer = httpx.post(f"{server}/predict", json={"rows": rows}, timeout=60)
+    assert answer.status_code == 400, answer.text
+    errors = answer.json()["detail"]
+    assert [error["loc"] for error in errors] == [location], json.dumps(errors, indent=1)
+
+
+def _table(report: str) -> dict[str, list[str]]:
+    """Markdown table lines of the validation report by column: [rule, failing rows, rows, values]."""
+    lines = [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| column |")]
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+    return {row[0]: row[1:] for row in cells}
+
+
+def test_broken_data_is_reported_by_column_rule_and_rows(project):
+    frame = pd.read_csv(project.path / "data" / "raw.csv")
+    frame.loc[7, "mean_radius"] = -1.5
+    frame.loc[100:129, "mean_texture"] = None  # 30 of 569 rows: 5.3% missing, the limit is 1%
+    broken = project.base / "broken.csv"
+    frame.to_csv(broken, index=False)
+
+    proc = project.uv_run("mlops", "validate", "--data", broken, ok=(1,))
+    report = proc.stdout
+    assert str(broken) in report.splitlines()[0], report
+    table = _table(report)
+    assert set(table) == {"mean_radius", "mean_texture"}, report
+    rule, count, rows, values = table["mean_radius"]
+    assert (rule, count, rows) == ("greater_than_or_equal_to(0.0)", "1", "7"), report
+    assert "-1.5" in values
+    rule, count, rows, values = table["mean_texture"]
+    assert (rule, count, rows) == ("missing share <= 0.01", "30", "100, 101, 102, 103, 104 (+25 more)"), report
+    assert "5.3% missing" in values
+
+
+def test_the_bundled_data_passes_validation(project):
+    proc = project.uv_run("mlops", "validate")
+    assert "569 rows meet every rule" in proc.stdout
+
+
+def _smoke_answer(stdout: str) -> dict:
+    found = re.search(r"sent 2 rows .*answer: (\{.*\})", stdout)
+    assert found, f"no smoke line in:\n{stdout}"
+    return json.loads(found[1])
+
+
+def test_make_loop_registers_builds_and_smokes(project, first_repro):
+    proc = project.make("loop")
+    assert "Data and pipelines are up to date" in proc.stdout
+    assert "is @challenger" in proc.stdout and "built bento" in proc.stdout
+    assert len(_smoke_answer(proc.stdout)["predictions"]) == 2
+
+
+def test_make_clean_then_loop_starts_over(project, first_repro):
+    """`make clean` removes the outputs and the MLflow store; `make loop` must rebuild all of it."""
+    project.make("clean")
+    assert not (project.path / "mlflow.db").exists() and not (project.path / "models").exists()
+    proc = project.make("loop")
+    assert (project.path / "models" / "model.joblib").is_file() and (project.path / "mlflow.db").is_file()
+    assert len(_smoke_answer(proc.stdout)["predictions"]) == 2
