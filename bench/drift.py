@@ -6,7 +6,7 @@ Bakes the template (default answers) into a temporary directory. For each size, 
 fresh process that generates the same seeded data, imports what the case needs, then times the call
 (best of --repeat: wall and CPU seconds) and reads the peak RSS during the calls (VmHWM, reset after
 the data and imports are in memory; so the peak includes Python, the imports and both frames):
-  ours       `check` of the baked project with the default sample_size (50,000 rows per side);
+  ours       `check` of the baked project with the default sample_size (20,000 rows per side);
              ours:N (--sample-sizes N) the same with sample_size N
   evidently  plain Evidently DataDriftPreset on all rows, once (killed after --full-timeout seconds)
   ks         the baseline: scipy.stats.ks_2samp per column on all rows (p < 0.05 = drifted)
@@ -55,7 +55,7 @@ def make_data(rows: int):
 # --- the cases: each prepares (imports, config) and returns the call to time -----------------------
 
 
-def case_ours(reference, current, project: Path, sample_size: int | None = 50_000):
+def case_ours(reference, current, project: Path, sample_size: int | None = 20_000):
     sys.path.insert(0, str(project / "src"))
     package = next(p.name for p in (project / "src").iterdir() if (p / "ops").is_dir())
     config_mod = __import__(f"{package}.ops.config", fromlist=["load_config"])

@@ -188,7 +188,7 @@ class Drift(Strict):
     )
     drift_share: Share = Field(0.3, description="Share of drifted columns that means the dataset drifted")
     sample_size: Annotated[int, Field(ge=100)] | None = Field(
-        50_000, description="Rows sampled from each side before the check (None: all rows)"
+        20_000, description="Rows sampled from each side before the check (None: all rows)"
     )
 
 
