@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 
 import bentoml
 import pandas as pd
@@ -22,13 +24,18 @@ def sample_request(config: Config, frame: pd.DataFrame, rows: int = 2) -> list[d
     return sample.astype(object).where(sample.notna(), None).to_dict(orient="records")
 
 
-def smoke(servable: str, rows: list[dict], timeout: float = 90) -> dict:
+def smoke(servable: str, rows: list[dict], timeout: float = 120) -> dict:
     """Start `servable` (a service path or a bento tag), POST /predict once, stop the server."""
     port = free_port()
-    server = bentoml.HTTPServer(servable, host="127.0.0.1", port=port, timeout=timeout)
-    server.start(text=True)  # returns once /readyz answers; its context manager wants a legacy client
-    try:
-        with bentoml.SyncHTTPClient(f"http://127.0.0.1:{port}", timeout=timeout) as client:
+    executable = shutil.which("bentoml") or "bentoml"
+    server = subprocess.Popen(
+        [executable, "serve", servable, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:  # the client itself waits for /readyz (server_ready_timeout)
+        with bentoml.SyncHTTPClient(f"http://127.0.0.1:{port}", server_ready_timeout=timeout) as client:
             return client.predict(rows=rows)
     finally:
-        server.stop()
+        server.terminate()
+        server.wait(timeout=30)
