@@ -25,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 RESULTS = ROOT / "bench" / "results" / "latest.md"
-FOREIGN = ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH", "UV_PROJECT_ENVIRONMENT", "CONDA_PREFIX", "UV_CACHE_DIR")
+sys.path.insert(0, str(ROOT / "tests"))
+from helpers import project_env
 
 
 def log(message: str) -> None:
@@ -39,18 +40,10 @@ class Bench:
         self.logs.mkdir(parents=True)
         self.cache = work / "uv-cache"  # fresh: the first `make setup` downloads everything
         self.count = 0
-        self.env = {key: value for key, value in os.environ.items() if key not in FOREIGN}
-        self.env.update(
-            PYTHONDONTWRITEBYTECODE="1",  # as on this machine: Python never writes .pyc itself
-            UV_CACHE_DIR=str(self.cache),
-            MLFLOW_DISABLE_TELEMETRY="true",
-            BENTOML_DO_NOT_TRACK="True",
-            DO_NOT_TRACK="1",
-            GIT_AUTHOR_NAME="bench",
-            GIT_AUTHOR_EMAIL="bench@localhost",
-            GIT_COMMITTER_NAME="bench",
-            GIT_COMMITTER_EMAIL="bench@localhost",
-        )
+        # The tests' environment for baked projects (no foreign venv, no telemetry, a git identity),
+        # with Python never writing .pyc itself (as on this machine) and a fresh uv cache.
+        self.env = project_env(PYTHONDONTWRITEBYTECODE="1", UV_CACHE_DIR=str(self.cache))
+        self.env.pop("UV_COMPILE_BYTECODE")  # each measured install sets it explicitly
 
     def run(self, cmd: list, cwd: Path, label: str, **env: str) -> float:
         """Run `cmd`, return its wall time; stop the benchmark with the output's tail if it fails."""
