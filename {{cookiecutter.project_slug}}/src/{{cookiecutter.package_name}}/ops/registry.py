@@ -86,8 +86,9 @@ def promote(config: Config, version: str | None = None) -> ModelVersion:
     return client.get_model_version(name, version)
 
 
-def champion_metrics(config: Config) -> dict[str, float] | None:
+def champion_metrics(config: Config) -> tuple[str, dict[str, float]] | None:
+    """The champion's registry version and the metrics of its run (None without a champion)."""
     champion = version_by_alias(config, config.registry.champion_alias)
     if champion is None or not champion.run_id:
         return None
-    return dict(MlflowClient().get_run(champion.run_id).data.metrics)
+    return champion.version, dict(MlflowClient().get_run(champion.run_id).data.metrics)

@@ -16,8 +16,6 @@ import yaml
 from .config import CONFIG_FILE, LOWER_IS_BETTER, Config
 from .evaluate import METRICS_FILE, gate, read
 
-MARKER = "mlops-metrics"
-
 
 @dataclass
 class Baseline:
@@ -48,11 +46,11 @@ def _local_store_missing(uri: str) -> bool:
 def champion(config: Config, base: Baseline) -> Baseline:
     """The registry's champion when a store is reachable, else the base branch's merged model."""
     if not _local_store_missing(config.registry.tracking_uri):
-        from .registry import champion_metrics, version_by_alias
+        from .registry import champion_metrics
 
-        if (metrics := champion_metrics(config)) is not None:
-            version = version_by_alias(config, config.registry.champion_alias)
-            return Baseline(metrics, None, f"registry v{version.version}")
+        if found := champion_metrics(config):
+            version, metrics = found
+            return Baseline(metrics, None, f"registry v{version}")
     return Baseline(base.metrics, base.params, f"{base.source} (merged = deployed)")
 
 
@@ -69,8 +67,7 @@ def _cell(value: float | None) -> str:
     return "—" if value is None else f"{value:.4f}"
 
 
-def table(config: Config, base: Baseline, champ: Baseline) -> str:
-    current = read()
+def table(config: Config, current: dict[str, float], base: Baseline, champ: Baseline) -> str:
     metric = config.training.metric
     lines = [
         f"| metric | this change | champion ({champ.source}) | Δ | base ({base.source}) | Δ |",
@@ -94,7 +91,8 @@ def markdown(config: Config, base_ref: str) -> tuple[str, list[str]]:
     """The report and the gate's problems (empty: the candidate may ship)."""
     base = at_ref(base_ref)
     champ = champion(config, base)
-    problems = gate(config, read(), champ.metrics)
+    current = read()
+    problems = gate(config, current, champ.metrics)
     verdict = "✅ gate passed" if not problems else "❌ gate failed: " + "; ".join(problems)
     head = f"### Model metrics: {config.project.model_name}\n\n{verdict}\n\n"
-    return head + table(config, base, champ) + "\n", problems
+    return head + table(config, current, base, champ) + "\n", problems
