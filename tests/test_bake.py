@@ -109,7 +109,7 @@ def test_every_choice_bakes_a_clean_project(cookies, python_version, deploy_targ
     assert result.exit_code == 0
     project = result.project_path
     assert project.name == DEFAULT_SLUG
-    assert (project / "src" / "cancer_classifier" / "ops" / "cli.py").is_file()
+    assert (project / "src" / "cancer_classifier" / "ops" / "cli" / "__init__.py").is_file()
 
     problems = template_leftovers(project)
     problems += deploy_problems(project, deploy_target)
@@ -134,7 +134,7 @@ def test_free_text_answers_are_rendered_and_quoted(cookies):
     assert result.exception is None, f"bake failed: {result.exception!r}"
     project = result.project_path
     assert project.name == "churn-model"
-    assert (project / "src" / "churn_model" / "ops" / "cli.py").is_file()
+    assert (project / "src" / "churn_model" / "ops" / "cli" / "__init__.py").is_file()
     assert not (project / "src" / "cancer_classifier").exists()
     assert template_leftovers(project) == []
 

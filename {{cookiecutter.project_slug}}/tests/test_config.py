@@ -34,6 +34,12 @@ def test_the_project_config_is_valid_and_the_schema_file_is_current():
             lambda c: c["deploy"]["canary"].update(steps=[50, 10]),
             "deploy.canary.steps: Value error, steps must rise",
         ),
+        (lambda c: c["deploy"]["canary"].update(steps=[10, 120]), "deploy.canary.steps.1: Input should be less than"),
+        (lambda c: c["deploy"]["canary"].update(step_seconds=-5), "deploy.canary.step_seconds: Input should be greater"),
+        (lambda c: c["deploy"]["canary"].update(steps=[0, 100]), "deploy.canary.steps: Value error, a step of 0"),
+        (lambda c: c["deploy"]["canary"].update(mode="blue-green"), "deploy.canary.mode: Input should be 'canary'"),
+        (lambda c: c["deploy"]["canary"].update(failure_limit=0), "deploy.canary.failure_limit: Input should be"),
+        (lambda c: c["deploy"]["canary"]["gates"].update(max_error_rate=2), "deploy.canary.gates.max_error_rate"),
         (lambda c: c.pop("training"), "training: Field required"),
         (
             lambda c: c["data"]["columns"].update(x={"type": "numeric", "min": 5, "max": 1}),

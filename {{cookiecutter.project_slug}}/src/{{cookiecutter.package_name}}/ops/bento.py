@@ -26,5 +26,6 @@ def import_model(config: Config, alias: str) -> bentoml.Model:
 
 def build(config: Config, alias: str) -> tuple[bentoml.Model, bentoml.Bento]:
     model = import_model(config, alias)
-    bento = bentoml.bentos.build_bentofile(BENTOFILE, build_ctx=".", labels={"model": str(model.tag)})
+    labels = {"model": str(model.tag), "registry_version": model.info.labels["registry_version"]}
+    bento = bentoml.bentos.build_bentofile(BENTOFILE, build_ctx=".", labels=labels)
     return model, bento

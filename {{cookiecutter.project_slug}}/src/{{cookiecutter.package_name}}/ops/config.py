@@ -108,14 +108,40 @@ class Serving(Strict):
 
 
 class Gates(Strict):
-    max_error_rate: Share = 0.01
-    max_p95_latency_ms: Annotated[float, Field(gt=0)] = 200
-    min_prediction_agreement: Share = 0.9
+    """Each check fails when one of these is out of range (Flagger's thresholdRange)."""
+
+    max_error_rate: Share = Field(0.01, description="Candidate 5xx share of its requests")
+    max_p95_latency_ms: Annotated[float, Field(gt=0)] = Field(200, description="Candidate p95, absolute")
+    max_p95_increase_ms: Annotated[float, Field(ge=0)] | None = Field(
+        50, description="Candidate p95 may exceed stable's p95 by at most this (None: no relative gate)"
+    )
+    min_prediction_agreement: Share = Field(0.9, description="Share of the same requests both models answer alike")
+
+
+Seconds = Annotated[float, Field(ge=0)]
 
 
 class Canary(Strict):
-    steps: list[Percent] = Field(default_factory=lambda: [10, 50, 100], min_length=1)
-    bake_seconds: Annotated[int, Field(ge=0)] = 60
+    """The rollout policy, with Flagger's and Argo Rollouts' semantics (docs: deploy)."""
+
+    mode: Literal["canary", "shadow-then-canary", "all-at-once"] = Field(
+        "canary", description="shadow-then-canary: mirror traffic to the candidate first; all-at-once: one step of 100"
+    )
+    steps: list[Percent] = Field(default_factory=lambda: [10, 50, 100], min_length=1, description="Traffic shares")
+    step_seconds: Seconds = Field(60, description="Time at each step (with at least one passed check)")
+    interval_seconds: Annotated[float, Field(gt=0)] = Field(1, description="One check per interval")
+    failure_limit: Annotated[int, Field(ge=1)] = Field(1, description="Failed checks that trigger a rollback")
+    min_requests: Annotated[int, Field(ge=1)] = Field(
+        20, description="Candidate requests a verdict needs; fewer and the check waits"
+    )
+    progress_deadline_seconds: Annotated[float, Field(gt=0)] = Field(
+        600, description="Roll back when no check passes for this long (e.g. no traffic)"
+    )
+    shadow_seconds: Seconds = Field(60, description="Shadow phase length (mode shadow-then-canary)")
+    shadow_percent: Annotated[int, Field(ge=1, le=100)] = Field(100, description="Share of requests mirrored")
+    replay_rows: Annotated[int, Field(ge=0)] = Field(
+        20, description="Reference rows sent to both models each check, for prediction agreement (0: off)"
+    )
     gates: Gates = Gates()
 
     @field_validator("steps")
@@ -123,11 +149,13 @@ class Canary(Strict):
     def _rising_to_100(cls, steps: list[int]) -> list[int]:
         if steps != sorted(set(steps)) or steps[-1] != 100:
             raise ValueError("steps must rise strictly and end at 100")
+        if steps[0] == 0:
+            raise ValueError("a step of 0 sends the candidate no traffic: start above 0")
         return steps
 
 
 class LocalTarget(Strict):
-    port: Annotated[int, Field(ge=1, le=65535)] = 3000
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(3000, description="Stable address clients call")
 
 
 class AwsTarget(Strict):
@@ -165,8 +193,12 @@ class KubernetesTarget(Strict):
     bucket: str = Field(description="DVC remote URL (s3://, gs:// or azure://)")
 
 
+TARGETS = ("local", "aws", "gcp", "azure", "kubernetes")
+
+
 class Deploy(Strict):
-    target: Literal["local", "aws", "gcp", "azure", "kubernetes"]
+    target: Literal[TARGETS]
+    environment: str = Field("production", description="GitHub environment that records each rollout")
     canary: Canary = Canary()
     local: LocalTarget | None = None
     aws: AwsTarget | None = None

@@ -1,7 +1,8 @@
-"""A small GitHub REST API client for the workflows: one sticky PR comment per marker (CI reports)
-and one open retraining PR (CT).
+"""A small GitHub REST API client for the workflows: one sticky PR comment per marker (CI reports),
+one open retraining PR (CT) and a Deployment with statuses for every rollout (CD).
 
-The token needs `pull-requests: write` (comments, PRs) and, to push the branch, `contents: write`.
+The token needs `pull-requests: write` (comments, PRs), `contents: write` to push the branch, and
+`deployments: write` to record rollouts.
 `GITHUB_API_URL` (set by Actions, and by tests to a local stand-in) picks the API host.
 """
 
@@ -179,3 +180,24 @@ class GitHub:
             return {**pr, "action": "updated", "branch": existing["head"]["ref"]}
         pr = self._json("POST", f"{repo}/pulls", {"head": head, "base": base, "title": title, "body": body})
         return {**pr, "action": "created", "branch": head}
+
+    def create_deployment(self, ref: str, environment: str, description: str, payload: dict) -> dict:
+        """A Deployment of `ref` in `environment` (the repository's Environments page lists it).
+
+        No required status contexts and no auto-merge: CD runs after CI on the merged commit.
+        """
+        body = {
+            "ref": ref,
+            "environment": environment,
+            "description": description[:140],
+            "payload": payload,
+            "auto_merge": False,
+            "required_contexts": [],
+        }
+        return self._json("POST", f"/repos/{self.repository}/deployments", body)
+
+    def create_deployment_status(self, deployment_id: int, state: str, description: str, **urls: str) -> dict:
+        """A status (in_progress, success, failure, inactive...) of a Deployment; `urls`: log_url,
+        environment_url. GitHub keeps each status, so the page shows the rollout's history."""
+        body = {"state": state, "description": description[:140], **{k: v for k, v in urls.items() if v}}
+        return self._json("POST", f"/repos/{self.repository}/deployments/{deployment_id}/statuses", body)

@@ -1,0 +1,62 @@
+"""What every `mlops` command shares: the Typer apps, one-line errors, step outputs, job summaries."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ..config import Config, load_config
+from ..errors import MlopsError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="`mlops`: the commands the DVC pipeline, the Makefile and the workflows call.",
+)
+config_app = typer.Typer(no_args_is_help=True, help="Check mlops.yaml or export its JSON Schema.")
+app.add_typer(config_app, name="config")
+err = Console(stderr=True, soft_wrap=True)  # CI logs: one message, one line
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The config file")]
+
+
+@contextmanager
+def step(message: str, spinner: bool = True):
+    """A spinner on long steps (off where the step draws its own live view); MlopsError becomes one
+    red line and exit code 2."""
+    try:
+        with err.status(message) if spinner else nullcontext():
+            yield
+    except MlopsError as exc:
+        fail(str(exc))
+
+
+def fail(message: str, code: int = 2):
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code) from None
+
+
+def config_at(path: Path) -> Config:
+    with step(f"Reading {path}"):
+        return load_config(path)
+
+
+def set_output(**values: str) -> None:
+    """Set step outputs when running in a workflow (multi-line values in GitHub's heredoc form)."""
+    if target := os.environ.get("GITHUB_OUTPUT"):
+        with open(target, "a") as handle:
+            for key, value in values.items():
+                delimiter = f"EOF_{secrets.token_hex(8)}"
+                handle.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
+
+
+def summary(markdown: str) -> None:
+    """Append to the GitHub job summary when running in a workflow."""
+    if target := os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(target, "a") as handle:
+            handle.write(markdown + "\n")

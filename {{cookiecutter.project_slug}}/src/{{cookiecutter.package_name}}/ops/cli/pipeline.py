@@ -1,0 +1,101 @@
+"""`mlops` commands: The DVC pipeline's stages and batch prediction."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..config import CONFIG_FILE
+from .common import ConfigOption, app, config_at, step, summary
+
+
+@app.command()
+def prepare(config: ConfigOption = CONFIG_FILE) -> None:
+    """Split data.source into data/prepared/{train,test}.parquet."""
+    from ..data import prepare as run
+
+    cfg = config_at(config)
+    with step(f"Preparing {cfg.data.source}"):
+        train, test = run(cfg)
+    print(f"prepared {train} training and {test} test rows from {cfg.data.source}")
+
+
+@app.command()
+def validate(
+    data: Annotated[list[Path] | None, typer.Option(help="Files to check (default: data.source)")] = None,
+    record: Annotated[Path | None, typer.Option(help="Write a JSON record of a passed check here")] = None,
+    config: ConfigOption = CONFIG_FILE,
+) -> None:
+    """Check data against the rules in mlops.yaml; exit 1 with a report naming columns and rows."""
+    import pandas as pd
+
+    from ..data import read_table
+    from ..validate import validate as check
+
+    cfg = config_at(config)
+    files = [str(path) for path in data] if data else [cfg.data.source]
+    with step(f"Validating {', '.join(files)}"):
+        frame = pd.concat([read_table(path) for path in files])
+        report = check(cfg, frame, ", ".join(files))
+    if report:
+        print(report)
+        summary(report)
+        raise typer.Exit(1)
+    print(f"{', '.join(files)}: {len(frame)} rows meet every rule in {config}")
+    if record:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"files": files, "rows": len(frame), "passed": True}, indent=2) + "\n")
+
+
+@app.command()
+def train(config: ConfigOption = CONFIG_FILE) -> None:
+    """Fit model/train.py's pipeline on the training split; write models/model.joblib."""
+    from ..training import fit, save
+
+    cfg = config_at(config)
+    with step("Training"):
+        path = save(fit(cfg))
+    print(f"wrote {path}")
+
+
+@app.command()
+def evaluate(config: ConfigOption = CONFIG_FILE) -> None:
+    """Score the model on the test split, write metrics.json and log the run to MLflow."""
+    from ..data import TEST, features, read_table
+    from ..evaluate import compute, write
+    from ..lineage import tags
+    from ..training import MODEL, load
+
+    cfg = config_at(config)
+    with step("Evaluating"):
+        model, test = load(), read_table(TEST)
+        X = features(cfg, test)
+        scores = compute(cfg, model, X, test[cfg.data.target.column])
+        write(scores)
+    with step(f"Logging the run to {cfg.registry.tracking_uri}"):
+        from ..tracking import log_run
+
+        run_id = log_run(cfg, model, scores, X.head(5), tags(cfg, MODEL))
+    print(json.dumps(scores), f"(MLflow run {run_id})")
+
+
+@app.command()
+def predict(
+    input: Annotated[Path, typer.Argument(help="CSV or Parquet with the declared columns")],
+    output: Annotated[Path, typer.Option(help="Where to write predictions (.csv or .parquet)")],
+    config: ConfigOption = CONFIG_FILE,
+) -> None:
+    """Batch predictions of models/model.joblib on a file."""
+    from ..data import features, read_table
+    from ..training import load
+
+    cfg = config_at(config)
+    with step(f"Predicting {input}"):
+        frame = read_table(input)
+        result = frame.assign(prediction=load().predict(features(cfg, frame)))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    (result.to_parquet if output.suffix == ".parquet" else result.to_csv)(output, index=False)
+    print(f"wrote {len(result)} predictions to {output}")

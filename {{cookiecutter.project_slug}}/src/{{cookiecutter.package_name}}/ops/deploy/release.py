@@ -1,0 +1,36 @@
+"""Which bento a rollout ships: a given tag, or the bento of a registry alias (built when missing)."""
+
+from __future__ import annotations
+
+import bentoml
+from bentoml.exceptions import NotFound
+
+from ..bento import build
+from ..config import Config
+from ..registry import version_by_alias
+from .target import Release, TargetError
+
+
+def of_bento(tag: str) -> Release:
+    try:
+        bento = bentoml.bentos.get(tag)
+    except NotFound:
+        raise TargetError(f"bento {tag!r} is not in the BentoML store (`bentoml list`): run `mlops build`") from None
+    return Release(str(bento.tag), bento.info.labels.get("registry_version"))
+
+
+def of_alias(config: Config, alias: str) -> Release:
+    """The newest bento built from the version `alias` names; built now when there is none."""
+    version = version_by_alias(config, alias)
+    if version is None:
+        raise TargetError(f"model {config.project.model_name!r} has no @{alias} version: run `mlops register`")
+    built = [
+        bento
+        for bento in bentoml.bentos.list(config.project.model_name)
+        if bento.info.labels.get("registry_version") == str(version.version)
+    ]
+    if built:
+        newest = max(built, key=lambda bento: bento.creation_time)
+        return Release(str(newest.tag), str(version.version))
+    _, bento = build(config, alias)
+    return Release(str(bento.tag), str(version.version))
