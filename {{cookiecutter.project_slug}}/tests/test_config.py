@@ -35,7 +35,10 @@ def test_the_project_config_is_valid_and_the_schema_file_is_current():
             "deploy.canary.steps: Value error, steps must rise",
         ),
         (lambda c: c["deploy"]["canary"].update(steps=[10, 120]), "deploy.canary.steps.1: Input should be less than"),
-        (lambda c: c["deploy"]["canary"].update(step_seconds=-5), "deploy.canary.step_seconds: Input should be greater"),
+        (
+            lambda c: c["deploy"]["canary"].update(step_seconds=-5),
+            "deploy.canary.step_seconds: Input should be greater",
+        ),
         (lambda c: c["deploy"]["canary"].update(steps=[0, 100]), "deploy.canary.steps: Value error, a step of 0"),
         (lambda c: c["deploy"]["canary"].update(mode="blue-green"), "deploy.canary.mode: Input should be 'canary'"),
         (lambda c: c["deploy"]["canary"].update(failure_limit=0), "deploy.canary.failure_limit: Input should be"),

@@ -73,6 +73,13 @@ def version_by_alias(config: Config, alias: str) -> ModelVersion | None:
         return None
 
 
+def version_by_number(config: Config, number: str) -> ModelVersion | None:
+    try:
+        return _client(config).get_model_version(config.project.model_name, number)
+    except MlflowException:
+        return None
+
+
 def promote(config: Config, version: str | None = None) -> ModelVersion:
     """Point the champion alias at `version` (default: the challenger)."""
     client = _client(config)

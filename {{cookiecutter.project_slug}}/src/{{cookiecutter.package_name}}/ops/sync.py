@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-SYNCED_FILES = (".github/workflows/ci.yml", ".github/workflows/ct.yml")
+SYNCED_FILES = (".github/workflows/ci.yml", ".github/workflows/ct.yml", ".github/workflows/cd.yml")
 _LINE = re.compile(
     r"^(?P<key>\s*(?:-[ \t]+)?(?:[\w-]+:[ \t]*)?)(?P<value>\S.*?)(?P<tag>[ \t]+# mlops sync: (?P<path>[\w.]+))$"
 )

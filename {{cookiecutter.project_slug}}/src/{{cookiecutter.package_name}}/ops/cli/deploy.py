@@ -56,9 +56,15 @@ def _sample_rows(cfg: Config) -> list[dict]:
 @app.command()
 def deploy(
     bento: Annotated[str | None, typer.Option(help="Bento tag to deploy (default: the challenger's bento)")] = None,
+    version: Annotated[
+        str | None, typer.Option(help="Registry version to deploy (its bento, built if missing)")
+    ] = None,
     target: TargetOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing")] = False,
     replay: Annotated[bool, typer.Option(help="Send reference rows through the target during the rollout")] = False,
+    rehearse: Annotated[
+        bool, typer.Option(help="Rehearse on this machine: a local canary on a free port against the champion")
+    ] = False,
     config: ConfigOption = CONFIG_FILE,
 ) -> None:
     """Roll the candidate out progressively; exit 0 promoted, 1 rolled back (naming gate, step, figures)."""
@@ -66,43 +72,87 @@ def deploy(
 
     cfg = config_at(config)
     with step("Finding the release"):
-        release = releases.of_bento(bento) if bento else releases.of_alias(cfg, cfg.registry.challenger_alias)
+        release = (
+            releases.of_bento(bento) if bento else releases.of_registry(cfg, cfg.registry.challenger_alias, version)
+        )
+    if rehearse:
+        with step("Rehearsing", spinner=False):
+            result = _rehearse(cfg, release)
+        return _report(cfg, result, "local rehearsal", moves_alias=False)
     chosen = _target(cfg, target)
     with step("Reading the target"):
         print(_plan(cfg, chosen, release))
     if dry_run:
-        return
+        return None
     with step("Rolling out", spinner=False):
-        result, record = _roll_out(cfg, chosen, release, replay)
-    _report(cfg, result, record)
+        result = _roll_out(cfg, chosen, release, replay)
+    return _report(cfg, result, chosen.name)
+
+
+def _controller(cfg: Config, chosen, rows: list[dict], release):
+    from ..deploy.controller import Controller
+
+    show = _live(chosen.name, release.bento)
+    return Controller(chosen, cfg.deploy.canary, sample_rows=rows, on_check=show, state_file=ROLLOUT_STATE)
+
+
+def _run(cfg: Config, chosen, release, replay: bool):
+    """The controller's rollout, with reference rows replayed through the client address if asked."""
+    from contextlib import nullcontext
+
+    from ..deploy.replay import replaying
+
+    rows = _sample_rows(cfg)
+    url = chosen.describe().url
+    with replaying(url, rows) if replay and url else nullcontext() as seen:
+        result = _controller(cfg, chosen, rows, release).run(release)
+    if seen is not None:
+        err.print(f"replayed {sum(seen.values())} requests through {url}, answers: {dict(seen)}", highlight=False)
+    return result
 
 
 def _roll_out(cfg: Config, chosen, release, replay: bool):
-    from contextlib import nullcontext
-
-    from ..deploy.controller import Controller, Result
+    from ..deploy.controller import Result
     from ..deploy.record import Record
-    from ..deploy.replay import replaying
     from ..errors import MlopsError
     from ..registry import promote
 
     record = Record(cfg, release, chosen.name)
     err.print(record.where, highlight=False)
     record.start()
-    rows, show = _sample_rows(cfg), _live(chosen.name, release.bento)
-    controller = Controller(chosen, cfg.deploy.canary, sample_rows=rows, on_check=show, state_file=ROLLOUT_STATE)
-    url = chosen.describe().url
     try:
-        with replaying(url, rows) if replay and url else nullcontext() as seen:
-            result = controller.run(release)
+        result = _run(cfg, chosen, release, replay)
     except MlopsError as exc:  # the controller rolled back; the record says why before the error exits
         record.finish(Result("rolled_back", release, reason=str(exc)), None)
         raise
-    if seen is not None:
-        err.print(f"replayed {sum(seen.values())} requests through {url}: {dict(seen)}", highlight=False)
     if result.outcome in ("promoted", "first_deploy") and release.version:
         promote(cfg, release.version)  # the champion alias follows what serves 100%
-    return result, record.finish(result, chosen.describe().url)
+    record.finish(result, chosen.describe().url)
+    return result
+
+
+def _rehearse(cfg: Config, release):
+    """The rollout on a throwaway local target: the champion (when the registry has one) as stable,
+    the candidate as canary, reference rows replayed through it; removed afterwards."""
+    from ..config import LocalTarget as LocalSettings
+    from ..deploy import release as releases
+    from ..deploy.local import LocalTarget
+    from ..registry import version_by_alias
+    from ..smoke import free_port
+
+    local = cfg.model_copy(update={"deploy": cfg.deploy.model_copy(update={"local": LocalSettings(port=free_port())})})
+    chosen = LocalTarget(local, state_dir=Path(".mlops/deploy/rehearsal"))
+    try:
+        champion = version_by_alias(cfg, cfg.registry.champion_alias)
+        if champion is not None and str(champion.version) != release.version:
+            baseline = releases.of_registry(cfg, cfg.registry.champion_alias)
+            err.print(f"rehearsal: stable is the champion, {baseline.bento}", highlight=False)
+            _controller(cfg, chosen, _sample_rows(cfg), baseline).run(baseline)
+        else:
+            err.print("rehearsal: no other champion in the registry, so a first deploy (smoke test, then 100%)")
+        return _run(local, chosen, release, replay=True)
+    finally:
+        chosen.undeploy()
 
 
 def _live(target: str, bento: str):
@@ -127,18 +177,19 @@ def _live(target: str, bento: str):
     return show
 
 
-def _report(cfg: Config, result, record: dict) -> None:
+def _report(cfg: Config, result, where: str, moves_alias: bool = True) -> None:
     from ..deploy.table import markdown
 
-    title = f"Rollout of {result.release.bento} to {record['target']}: {result.outcome}"
+    title = f"Rollout of {result.release.bento} to {where}: {result.outcome}"
     summary(markdown(result.rows, title) if result.rows else f"### {title}\n")
     if result.reconciled:
         print(result.reconciled)
     if result.outcome == "rolled_back":
         fail(f"rolled back {result.release.bento}: {result.reason}; stable stays {_name(result.stable)}", code=1)
-    champion = f", @{cfg.registry.champion_alias} -> version {result.release.version}" if result.release.version else ""
+    moved = moves_alias and result.release.version and result.outcome != "unchanged"
+    champion = f", @{cfg.registry.champion_alias} -> version {result.release.version}" if moved else ""
     verb = {"unchanged": "unchanged:", "first_deploy": "first deploy:"}.get(result.outcome, "promoted")
-    print(f"{verb} {result.reason or result.release.bento} serves 100% at {record.get('target')}{champion}")
+    print(f"{verb} {result.reason or result.release.bento} serves 100% on {where}{champion}")
 
 
 def _name(release) -> str:

@@ -7,7 +7,7 @@ from bentoml.exceptions import NotFound
 
 from ..bento import build
 from ..config import Config
-from ..registry import version_by_alias
+from ..registry import version_by_alias, version_by_number
 from .target import Release, TargetError
 
 
@@ -19,11 +19,12 @@ def of_bento(tag: str) -> Release:
     return Release(str(bento.tag), bento.info.labels.get("registry_version"))
 
 
-def of_alias(config: Config, alias: str) -> Release:
-    """The newest bento built from the version `alias` names; built now when there is none."""
-    version = version_by_alias(config, alias)
+def of_registry(config: Config, alias: str, number: str | None = None) -> Release:
+    """The newest bento of registry version `number` (else the one `alias` names); built when missing."""
+    version = version_by_number(config, number) if number else version_by_alias(config, alias)
     if version is None:
-        raise TargetError(f"model {config.project.model_name!r} has no @{alias} version: run `mlops register`")
+        wanted = f"version {number}" if number else f"@{alias} version"
+        raise TargetError(f"model {config.project.model_name!r} has no {wanted}: run `mlops register`")
     built = [
         bento
         for bento in bentoml.bentos.list(config.project.model_name)
@@ -32,5 +33,5 @@ def of_alias(config: Config, alias: str) -> Release:
     if built:
         newest = max(built, key=lambda bento: bento.creation_time)
         return Release(str(newest.tag), str(version.version))
-    _, bento = build(config, alias)
+    _, bento = build(config, alias, str(version.version))
     return Release(str(bento.tag), str(version.version))
