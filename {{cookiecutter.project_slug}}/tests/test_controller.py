@@ -186,3 +186,26 @@ def test_decide_is_pure_and_keeps_to_the_written_transitions():
     again, _ = decide(rollout, seen, canary, 1.0)
     assert decide(rollout, seen, canary, 1.0)[0] == again  # same input, same output
     assert again.step == 1 and rollout.step == 0  # the input is not changed
+
+
+def test_a_candidate_that_answers_nothing_gets_no_traffic():
+    def broken(release, rows):
+        if release == CANDIDATE:
+            raise TargetError("fake: 500")
+        return [0] * len(rows)
+
+    target = FakeTarget(STABLE, predictions=broken)
+    result = controller(target, policy()).run(CANDIDATE)
+    assert result.outcome == "rolled_back" and "warm-up" in result.reason
+    assert traffic_calls(target) == [("rollback", None)]
+
+
+def test_windows_with_histograms_merge_exactly():
+    from {{ cookiecutter.package_name }}.ops.deploy.policy import merge
+
+    inf = float("inf")
+    fast = Window(90, 0, 9.0, ((0.01, 90), (0.5, 90), (inf, 90)))
+    slow = Window(10, 0, 475.0, ((0.01, 0), (0.5, 10), (inf, 10)))
+    merged = merge(Observation(candidate=fast), Observation(candidate=slow)).candidate
+    assert merged.requests == 100 and merged.latency == ((0.01, 90), (0.5, 100), (inf, 100))
+    assert merged.p95_ms == pytest.approx(255.0)  # halfway into the 10-500 ms bucket; not max(9, 475)

@@ -220,9 +220,28 @@ class Controller:
         self.target.promote()
         return Result("first_deploy", release)
 
+    def _warm_up(self, requests: int = 16, clients: int = 4) -> bool:
+        """Single-row requests straight to the candidate, a few at a time, before it gets traffic: a
+        fresh server's first answers are slow (lazy imports, worker threads starting), no fault of the
+        model. Errors are the gates' business; only a candidate that answers none is refused here."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(row: dict) -> bool:
+            try:
+                return len(self.target.predict([row], "candidate")) == 1
+            except TargetError:
+                return False
+
+        with ThreadPoolExecutor(clients) as pool:
+            answered = sum(pool.map(one, self.sample_rows[:requests]))
+        return answered > 0 or not self.sample_rows
+
     def _progress(self, release: Release, stable: Release) -> Result:
+        if not self._warm_up():
+            self.target.rollback()
+            return Result("rolled_back", release, stable, "warm-up: the candidate answered none of its requests")
         rollout, actions = begin(self.policy, release, stable, self.clock())
-        self.target.observe()  # start every window at the rollout's start
+        self.target.observe()  # every window starts here: warm-up requests are not judged
         while True:
             self._apply(actions)
             self._save(rollout)

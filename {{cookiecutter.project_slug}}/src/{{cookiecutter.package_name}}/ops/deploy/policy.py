@@ -6,7 +6,7 @@ functions only, so the gate table tests need no target and no clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from ..config import Canary
@@ -36,9 +36,35 @@ def merge(a: Observation, b: Observation) -> Observation:
 
 
 def _merge_side(a: Window, b: Window) -> Window:
-    # p95 of the union is unknown from two p95s: keep the worse one (conservative for a gate).
+    requests, errors = a.requests + b.requests, a.errors + b.errors
+    if a.latency and b.latency:  # histograms add up: the p95 of the union is exact
+        bounds = dict(a.latency)
+        latency = tuple((upper, count + bounds.get(upper, 0)) for upper, count in b.latency)
+        p95 = histogram_quantile(0.95, latency)
+        return Window(requests, errors, None if p95 is None else p95 * 1000, latency)
+    if not (a.requests and b.requests):  # one side is empty: the other is the union
+        return replace(b if b.requests else a, requests=requests, errors=errors)
+    # Two p95s alone do not give the union's: keep the worse one (conservative for a gate).
     p95s = [p for p in (a.p95_ms, b.p95_ms) if p is not None]
-    return Window(a.requests + b.requests, a.errors + b.errors, max(p95s) if p95s else None)
+    return Window(requests, errors, max(p95s) if p95s else None)
+
+
+def histogram_quantile(q: float, buckets: tuple[tuple[float, float], ...]) -> float | None:
+    """Prometheus' histogram_quantile: find the bucket holding rank q * total, interpolate linearly in it
+    (from 0 for the first bucket); a rank in the +Inf bucket gives the highest finite bound."""
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower, below = 0.0, 0.0
+    for upper, count in buckets:
+        if count >= rank:
+            if upper == float("inf"):
+                return lower
+            if count == below:
+                return upper
+            return lower + (upper - lower) * (rank - below) / (count - below)
+        lower, below = upper, count
+    return lower
 
 
 def judge(window: Observation, policy: Canary) -> Check:

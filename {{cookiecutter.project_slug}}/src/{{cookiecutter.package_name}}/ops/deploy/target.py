@@ -48,6 +48,9 @@ class Window:
     requests: int = 0
     errors: int = 0  # 5xx answers
     p95_ms: float | None = None  # None: no requests, or the platform has no latency yet
+    # The latency histogram behind p95_ms, (upper bound in s, cumulative count), when the platform has
+    # one (Prometheus): windows then merge exactly instead of keeping the worse p95.
+    latency: tuple[tuple[float, float], ...] = ()
 
     @property
     def error_rate(self) -> float | None:

@@ -1,0 +1,89 @@
+"""Real bentos for the deploy tests: one good model served by five bentos that differ in their code.
+
+`build_bentos(base)` bakes the default project into `base`, installs it (`make setup`), runs the DVC
+pipeline, `mlops register` and `mlops build` with a private BENTOML_HOME, then builds the variants
+from a copy of the project's bento sources with one edit each to the service's predict (the same
+model, the same store). Wrap it in a module- or session-scoped fixture:
+
+    @pytest.fixture(scope="module")
+    def bentos(tmp_path_factory) -> Bentos:
+        return build_bentos(tmp_path_factory.mktemp("bentos"))
+
+Takes ~3 min here (setup ~1.5 min, pipeline ~25 s, ~8 s a bento).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers import VENV_BIN, describe, make_ready_project, package_of, project_env, run
+
+# The line of ops/service.py every variant edits; fails loudly if the service changes shape.
+FUTURE = "from __future__ import annotations\n"
+ANCHOR = "        predictions = self.model.predict(to_frame(CONFIG, rows))\n"
+VARIANTS = {
+    # the same code again: a second good bento (a new tag) of the same model
+    "good2": "",
+    # every other request (on average) raises: BentoML answers 500
+    "failing": "        if random.random() < 0.5:\n            raise RuntimeError('injected failure (test bento)')\n",
+    "slow": "        time.sleep(0.3)\n",
+    # 0/1 labels inverted: valid answers that never agree with the good model
+    "disagreeing": "        predictions = 1 - predictions\n",
+}
+
+
+@dataclass(frozen=True)
+class Bentos:
+    project: Path  # the baked project, `make setup` done, pipeline run
+    env: dict[str, str]  # project_env with BENTOML_HOME and the project's .venv/bin first on PATH
+    bentoml_home: Path
+    good: str  # bento tags
+    good2: str
+    failing: str
+    slow: str
+    disagreeing: str
+    version: str  # the registry version every bento serves
+
+
+def build_bentos(base: Path) -> Bentos:
+    """Bake + `make setup` in `base`, then the pipeline and every bento (see the module docstring)."""
+    return bentos_for(make_ready_project(base), base / "bentoml")
+
+
+def bentos_for(project: Path, bentoml_home: Path) -> Bentos:
+    """The pipeline, `mlops register`, `mlops build` and the variants in an installed project."""
+    path = f"{project / '.venv' / 'bin'}{os.pathsep}{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = project_env(BENTOML_HOME=str(bentoml_home), PATH=path)
+    run(["dvc", "repro"], project, env=env, timeout=600)
+    registered = run(["mlops", "register"], project, env=env, timeout=300)
+    version = re.search(r"version (\d+) is @challenger", registered.stdout)
+    assert version, describe("mlops register", project, 0, registered.stdout, registered.stderr)
+    built = run(["mlops", "build"], project, env=env, timeout=300)
+    good = re.search(r"built bento (\S+) with model", built.stdout)
+    assert good, describe("mlops build", project, 0, built.stdout, built.stderr)
+    tags = {name: _build_variant(project, env, name, edit, version[1]) for name, edit in VARIANTS.items()}
+    return Bentos(project, env, bentoml_home, good=good[1], version=version[1], **tags)
+
+
+def _build_variant(project: Path, env: dict[str, str], name: str, edit: str, version: str) -> str:
+    """`bentoml build` from a copy of the bento's sources with `edit` after the predict line, labelled
+    with the registry version it serves (as `mlops build` labels its bentos)."""
+    copy = project.parent / f"variant-{name}"
+    shutil.rmtree(copy, ignore_errors=True)
+    copy.mkdir()
+    for item in ("bentofile.yaml", "service.py", "mlops.yaml"):
+        shutil.copy2(project / item, copy / item)
+    shutil.copytree(project / "src", copy / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    service = copy / "src" / package_of(project) / "ops" / "service.py"
+    text = service.read_text()
+    assert ANCHOR in text and FUTURE in text, f"{service} changed shape: the test bentos edit these lines:\n{ANCHOR}"
+    service.write_text(text.replace(FUTURE, FUTURE + "import random\nimport time\n", 1).replace(ANCHOR, ANCHOR + edit))
+    label = f"registry_version={version}"
+    built = run(["bentoml", "build", "--output", "tag", "--label", label], copy, env=env, timeout=300)
+    tag = re.search(r"__tag__:(\S+)", built.stdout)
+    assert tag, describe("bentoml build", copy, 0, built.stdout, built.stderr)
+    return tag[1]
