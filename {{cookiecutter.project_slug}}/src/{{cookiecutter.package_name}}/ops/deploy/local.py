@@ -11,10 +11,10 @@ and every call re-reads it and checks the processes, so a new LocalTarget sees t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +24,7 @@ from pathlib import Path
 from string import Template
 
 import httpx
+import psutil  # a dependency of BentoML
 
 from ..config import Config
 from ..config import LocalTarget as LocalSettings
@@ -113,76 +114,60 @@ def parse_mirror(text: str) -> dict[str, int]:
 # ---------------------------------------------------------------- processes
 
 
-def _stat(pid: int) -> list[str] | None:
-    """The fields of /proc/<pid>/stat after the command name (state first); None without it."""
+def _process(pid: int | None, started: float | None = None) -> psutil.Process | None:
+    """The live process `pid`; None when it is gone, a zombie, or the pid was reused (other start time)."""
+    if not pid:
+        return None
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            with contextlib.suppress(ChildProcessError):  # our own child: reap it
+                os.waitpid(pid, os.WNOHANG)
+            return None
+        return proc if started is None or proc.create_time() == started else None
+    except psutil.Error:
         return None
 
 
-def _start_time(pid: int) -> str | None:
-    """The kernel's start time of `pid`: tells a live server from a reused pid (None without /proc)."""
-    stat = _stat(pid)
-    return stat[19] if stat else None
+def _alive(pid: int | None, started: float | None = None) -> bool:
+    return _process(pid, started) is not None
 
 
-def _alive(pid: int | None, started: str | None = None) -> bool:
-    if not pid:
-        return False
-    try:  # our own child: reap it if it exited
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    if stat := _stat(pid):  # zombies are dead (an orphan's may wait long for its reaper)
-        return stat[0] != "Z" and started in (None, stat[19])
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
+def _start_time(pid: int) -> float | None:
+    proc = _process(pid)
+    return proc.create_time() if proc else None
 
 
 def _family(pid: int) -> set[int]:
-    """`pid`, its process group and their descendants. Circus gives every BentoML worker a session of
-    its own, so the server's process group alone misses them."""
-    table = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        if fields := _stat(int(stat.parent.name)):
-            table[int(stat.parent.name)] = (int(fields[1]), int(fields[2]))
-    family = {pid} | {child for child, (_, group) in table.items() if group == pid}
-    while more := {child for child, (parent, _) in table.items() if parent in family} - family:
-        family |= more
-    return {member for member in family if _alive(member)}
+    """`pid` and its descendants. Circus gives every BentoML worker a session of its own, so the
+    server's process group alone misses them."""
+    proc = _process(pid)
+    return {proc.pid, *(child.pid for child in proc.children(recursive=True))} if proc else set()
 
 
-def _signal(pid: int, sig: int) -> None:
-    try:
-        if os.getpgid(pid) == pid != os.getpgrp():
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _stop(pid: int | None, started: str | None = None, workers=(), timeout: float = STOP_TIMEOUT) -> None:
+def _stop(pid: int | None, started: float | None = None, workers=(), timeout: float = STOP_TIMEOUT) -> None:
     """SIGTERM `pid` (a BentoML server stops its own workers), SIGKILL what is left after `timeout`.
     `workers` ([pid, start time] pairs) are found even when `pid` died first and left them orphaned."""
-    live = [each for each, start in [(pid, started), *workers] if _alive(each, start)]
-    family = set().union(*(_family(each) for each in live))
-    for sig, signalled, wait in ((signal.SIGTERM, live[:1], timeout), (signal.SIGKILL, family, 5.0)):
-        for each in signalled:
-            _signal(each, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not any(_alive(each) for each in family):
-                return
-            time.sleep(0.05)
-    raise TargetError(f"local: processes {sorted(family)} survived SIGKILL")
+    live = [proc for proc in (_process(each, start) for each, start in [(pid, started), *workers]) if proc]
+    family = {member for proc in live for member in (proc, *_children(proc))}
+    if not family:
+        return
+    if main := _process(pid, started):
+        main.terminate()
+    _, left = psutil.wait_procs(family, timeout=timeout if main else 0)
+    for proc in left:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    _, left = psutil.wait_procs(left, timeout=5)
+    if left:
+        raise TargetError(f"local: processes {sorted(proc.pid for proc in left)} survived SIGKILL")
+
+
+def _children(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return proc.children(recursive=True)
+    except psutil.Error:
+        return []
 
 
 def _spawn(cmd: list[str], log: Path, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str | None]:
@@ -231,9 +216,11 @@ class LocalTarget:
 
     name = "local"
 
-    def __init__(self, config: Config, state_dir: Path = Path(".mlops/deploy/local")) -> None:
+    def __init__(self, config: Config, state_dir: Path | None = None) -> None:
         self.port = (config.deploy.local or LocalSettings()).port
-        self.state_dir = Path(state_dir).absolute()
+        # MLOPS_LOCAL_STATE: `make act-cd` points act's copy of the project back at the project's own
+        # state, so `make status` / `make undeploy` manage what the workflow deployed.
+        self.state_dir = Path(state_dir or os.environ.get("MLOPS_LOCAL_STATE") or ".mlops/deploy/local").absolute()
         self.state_file = self.state_dir / "state.json"
         self.socket = self.state_dir / "haproxy.sock"
         self.url = f"http://127.0.0.1:{self.port}"
