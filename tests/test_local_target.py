@@ -14,17 +14,16 @@ import os
 import signal
 import socket
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import load
 import pytest
 import yaml
-from bentos import Bentos, build_bentos
+from bentos import Bentos, shared_bentos
 from helpers import free_port, package_of
 
 pytestmark = pytest.mark.slow
@@ -34,8 +33,8 @@ SECONDS = 4.0
 
 
 @pytest.fixture(scope="module")
-def bentos(tmp_path_factory) -> Bentos:
-    return build_bentos(tmp_path_factory.mktemp("bentos"))
+def bentos(tmp_path_factory, worker_id) -> Bentos:
+    return shared_bentos(tmp_path_factory, worker_id)  # read-only here
 
 
 @pytest.fixture(scope="module")
@@ -81,28 +80,8 @@ def rows(bentos) -> list[dict]:
 
 
 def traffic(url: str, rows: list[dict], seconds: float = SECONDS, during: Callable | None = None) -> Counter:
-    """CLIENTS keep-alive clients POST /predict for `seconds` (while `during` runs); statuses counted."""
-    stop = time.monotonic() + seconds
-    statuses: Counter = Counter()
-    lock = threading.Lock()
-
-    def client() -> None:
-        with httpx.Client(timeout=30) as http:
-            while time.monotonic() < stop:
-                try:
-                    status = http.post(f"{url}/predict", json={"rows": rows}).status_code
-                except httpx.HTTPError as exc:
-                    status = type(exc).__name__
-                with lock:
-                    statuses[status] += 1
-
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        clients = [pool.submit(client) for _ in range(CLIENTS)]
-        if during:
-            during()
-        for each in clients:
-            each.result()
-    return statuses
+    """Keep-alive clients POST /predict for `seconds` (while `during` runs); statuses counted."""
+    return load.traffic(url, rows, seconds, during, clients=CLIENTS)
 
 
 def failures(statuses: Counter) -> dict:

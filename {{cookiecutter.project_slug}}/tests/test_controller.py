@@ -209,3 +209,16 @@ def test_windows_with_histograms_merge_exactly():
     merged = merge(Observation(candidate=fast), Observation(candidate=slow)).candidate
     assert merged.requests == 100 and merged.latency == ((0.01, 90), (0.5, 100), (inf, 100))
     assert merged.p95_ms == pytest.approx(255.0)  # halfway into the 10-500 ms bucket; not max(9, 475)
+
+
+@pytest.mark.parametrize(
+    ("stable", "candidate", "verdict"),
+    [
+        (Window(100, 0, 5.0), Window(100, 0, 120.0), Verdict.FAIL),  # 115 ms slower than a loaded stable
+        (Window(2, 0, 5.0), Window(100, 0, 120.0), Verdict.PASS),  # at 100 % stable is idle: no comparison
+        (Window(100, 0, 5.0), Window(19, 0, 5.0), Verdict.WAIT),  # too few candidate requests
+        (Window(100, 0, 5.0), Window(100, 1, 5.0), Verdict.PASS),  # 1 % errors is the limit, not over it
+    ],
+)
+def test_the_judge(stable, candidate, verdict):
+    assert judge(Observation(stable, candidate), policy()).verdict is verdict

@@ -364,10 +364,11 @@ class LocalTarget:
         state = self._load()
         candidate = state.get("candidate")
         if self._proxy_alive(state):
-            # First, immediately: no new request reaches the candidate; then stop it.
-            self._set_weight("candidate", 0)
+            # Stable up first (at the 100 % step it is at 0: both at 0 would answer 503), then at once
+            # no new request reaches the candidate; then stop it.
             if state.get("stable"):
                 self._set_weight("stable", 100)
+            self._set_weight("candidate", 0)
             self._admin("mirror set 0")
         if not candidate:
             return

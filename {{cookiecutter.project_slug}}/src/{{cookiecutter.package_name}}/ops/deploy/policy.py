@@ -85,7 +85,10 @@ def _latency(window: Observation, policy: Canary) -> list[str]:
         return []
     if cand > gates.max_p95_latency_ms:
         return [f"p95 latency {cand:.0f} ms > {gates.max_p95_latency_ms:.0f} ms"]
-    if gates.max_p95_increase_ms is not None and stable is not None and cand - stable > gates.max_p95_increase_ms:
+    # Relative to stable only while stable carries live traffic too (at 100 % it serves none: an idle
+    # server's p95 says nothing about the candidate's load).
+    compared = stable is not None and window.stable.requests >= policy.min_requests
+    if gates.max_p95_increase_ms is not None and compared and cand - stable > gates.max_p95_increase_ms:
         return [f"p95 latency {cand:.0f} ms > stable's {stable:.0f} ms + {gates.max_p95_increase_ms:.0f} ms"]
     return []
 
