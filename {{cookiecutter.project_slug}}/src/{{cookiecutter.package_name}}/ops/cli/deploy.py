@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..config import CONFIG_FILE, Config
-from .common import ConfigOption, app, config_at, err, fail, step, summary
+from .common import ConfigOption, app, config_at, err, fail, set_output, step, summary
 
 TargetOption = Annotated[str | None, typer.Option("--target", help="Deploy target (default: deploy.target)")]
 ROLLOUT_STATE = Path(".mlops/deploy/rollout.json")  # the last rollout, for `mlops status`
@@ -75,6 +75,7 @@ def deploy(
         release = (
             releases.of_bento(bento) if bento else releases.of_registry(cfg, cfg.registry.challenger_alias, version)
         )
+    set_output(bento=release.bento)
     if rehearse:
         with step("Rehearsing", spinner=False):
             result = _rehearse(cfg, release)
