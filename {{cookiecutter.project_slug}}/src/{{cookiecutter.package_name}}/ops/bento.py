@@ -26,6 +26,8 @@ def import_model(config: Config, alias: str, number: str | None = None) -> bento
 
 def build(config: Config, alias: str, number: str | None = None) -> tuple[bentoml.Model, bentoml.Bento]:
     model = import_model(config, alias, number)
-    labels = {"model": str(model.tag), "registry_version": model.info.labels["registry_version"]}
+    # model_md5 names the model's bytes: a bento is found again by it, whatever registry numbered it.
+    labels = {key: model.info.labels.get(key, "") for key in ("registry_version", "model_md5")}
+    labels["model"] = str(model.tag)
     bento = bentoml.bentos.build_bentofile(BENTOFILE, build_ctx=".", labels=labels)
     return model, bento

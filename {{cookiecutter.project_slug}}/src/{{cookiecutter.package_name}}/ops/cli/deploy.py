@@ -157,13 +157,16 @@ def _rehearse(cfg: Config, release):
 
 
 def _live(target: str, bento: str):
-    """One line per check in logs; a redrawn table in a terminal."""
+    """One line per check in logs (act gives steps a terminal: GITHUB_ACTIONS says it is a log); a
+    redrawn table in a terminal."""
+    import os
+
     from rich.live import Live
 
     from ..deploy.table import cells, live
 
     title = f"{target}: {bento}"
-    board = Live(console=err, auto_refresh=False) if err.is_terminal else None
+    board = Live(console=err, auto_refresh=False) if err.is_terminal and not os.environ.get("GITHUB_ACTIONS") else None
 
     def show(rollout) -> None:
         if board is None:

@@ -20,7 +20,9 @@ def of_bento(tag: str) -> Release:
 
 
 def of_registry(config: Config, alias: str, number: str | None = None) -> Release:
-    """The newest bento of registry version `number` (else the one `alias` names); built when missing."""
+    """The newest bento of the model of registry version `number` (else the one `alias` names), matched
+    by the model's md5 (version numbers differ between registries: a CI runner's, a laptop's); built
+    when missing."""
     version = version_by_number(config, number) if number else version_by_alias(config, alias)
     if version is None:
         wanted = f"version {number}" if number else f"@{alias} version"
@@ -28,7 +30,7 @@ def of_registry(config: Config, alias: str, number: str | None = None) -> Releas
     built = [
         bento
         for bento in bentoml.bentos.list(config.project.model_name)
-        if bento.info.labels.get("registry_version") == str(version.version)
+        if bento.info.labels.get("model_md5") == version.tags.get("model_md5", "-")
     ]
     if built:
         newest = max(built, key=lambda bento: bento.creation_time)
