@@ -184,4 +184,4 @@ def test_undeploy_stops_everything(project):
     mlops(bentos, "undeploy")
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-    assert "stable none" in status(bentos)
+    assert "nothing deployed" in status(bentos)

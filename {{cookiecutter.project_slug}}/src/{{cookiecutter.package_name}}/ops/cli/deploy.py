@@ -227,8 +227,11 @@ def status(target: TargetOption = None, config: ConfigOption = CONFIG_FILE) -> N
             alias: getattr(version_by_alias(cfg, alias), "version", None)
             for alias in (cfg.registry.champion_alias, cfg.registry.challenger_alias)
         }
-    stable = f"{_name(state.stable)} ({100 - state.candidate_percent}%)"
-    print(f"target {chosen.name} at {state.url or '-'}: stable {stable}")
+    if state.stable is None and state.candidate is None:
+        print(f"target {chosen.name}: nothing deployed")
+    else:
+        stable = f"{_name(state.stable)} ({100 - state.candidate_percent}%)"
+        print(f"target {chosen.name} at {state.url}: stable {stable}")
     if state.candidate:
         print(f"candidate {state.candidate.bento} ({state.candidate_percent}%, mirror {state.mirror_percent}%)")
     print("registry: " + ", ".join(f"@{alias} = version {v}" for alias, v in aliases.items()))
