@@ -3,11 +3,10 @@
   bake(**answers) -> Path      a baked project, cached per answers for the whole worker session:
                                treat it as read-only (copy it with `fresh_bake` or shutil to change it)
   fresh_bake(**answers) -> Path  a new bake in the test's own tmp dir: change it freely
-  ready_project -> Path        the default bake, committed to git, `make setup` done (own .venv,
-                               ~1.5-2 min). Shared by the tests of one module: `--dist loadfile`
-                               (Makefile) keeps a module on one worker, so it is built once
-  free_port() -> int           a free TCP port on 127.0.0.1
-  run_in(cmd, cwd, ...)        helpers.run: run a command, fail with its stdout/stderr unless exit 0
+
+A project installed for real (`make setup`, committed through its pre-commit hooks) comes from
+helpers.make_ready_project, in a module-scoped fixture of the module that needs it (`--dist loadfile`
+keeps a module on one worker, so it is built once).
 
 xdist: every fixture writes below tmp_path_factory (one base directory per worker); nothing uses a
 fixed path, so `pytest -n 2` can run any mix of these tests.
@@ -20,8 +19,6 @@ from pathlib import Path
 
 import pytest
 from helpers import bake as bake_into
-from helpers import free_port as _free_port
-from helpers import make_ready_project, run
 
 
 @pytest.fixture(scope="session")
@@ -45,18 +42,3 @@ def fresh_bake(tmp_path) -> Callable[..., Path]:
         return bake_into(tmp_path / f"bake{next(counter)}", **answers)
 
     return baked
-
-
-@pytest.fixture(scope="session")
-def ready_project(tmp_path_factory) -> Path:
-    return make_ready_project(tmp_path_factory.mktemp("ready"))
-
-
-@pytest.fixture
-def free_port() -> Callable[[], int]:
-    return _free_port
-
-
-@pytest.fixture
-def run_in() -> Callable:
-    return run

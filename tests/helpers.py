@@ -6,6 +6,7 @@ directory the caller owns (a tmp_path_factory directory in the fixtures).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -151,22 +152,55 @@ def bake(output_dir: Path, **answers: str) -> Path:
     return project
 
 
-def git_commit(project: Path, message: str = "Bake") -> None:
-    """`git init` + commit everything, as a user does right after baking."""
-    run(["git", "init", "-q", "-b", "main"], project)
+def git_commit(project: Path, message: str = "Bake", env: dict[str, str] | None = None) -> None:
+    """`git init` (once) + commit everything, as a user does right after baking. Git hooks run: a
+    project with `pre-commit install` done (make_ready_project) commits only if its hooks pass."""
+    if not (project / ".git").is_dir():
+        run(["git", "init", "-q", "-b", "main"], project)
     run(["git", "add", "-A"], project)
-    run(["git", "commit", "-q", "--no-verify", "-m", message], project)
+    run(["git", "commit", "-q", "-m", message], project, env=env, timeout=300)
+
+
+@functools.cache
+def python_dir(version: str) -> Path:
+    """A directory holding a working `python<version>` (PATH first, then pyenv's versions): put it on
+    PATH and uv finds the interpreter a bake's .python-version asks for (uv can download none here)."""
+    candidates = [Path(entry) for entry in os.environ.get("PATH", "").split(os.pathsep) if entry]
+    candidates += sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin"), reverse=True)
+    for directory in candidates:
+        executable = directory / f"python{version}"
+        if executable.is_file():
+            out = subprocess.run(
+                [executable, "-c", "import sys; print(sys.version_info[:2])"],
+                check=False,
+                capture_output=True,
+                text=True,
+            )
+            if out.returncode == 0 and out.stdout.strip() == str(tuple(map(int, version.split(".")))):
+                return directory
+    pytest.fail(f"no working python{version} on PATH nor under ~/.pyenv/versions", pytrace=False)
+
+
+def setup_env(project: Path, **extra: str) -> dict[str, str]:
+    """project_env for `make setup` and git hooks: the template venv's uv first (a pyenv shim of uv
+    would look for uv in the bake's Python), then the interpreter the bake's .python-version names."""
+    version = (project / ".python-version").read_text().strip()
+    path = os.pathsep.join([str(VENV_BIN), str(python_dir(version)), os.environ.get("PATH", "")])
+    return project_env(PATH=path, **extra)
 
 
 def make_setup(project: Path, env: dict[str, str] | None = None, timeout: float = 1200) -> None:
-    run(["make", "setup"], project, env=env, timeout=timeout)
+    run(["make", "setup"], project, env=env if env is not None else setup_env(project), timeout=timeout)
 
 
 def make_ready_project(output_dir: Path, **answers: str) -> Path:
-    """A baked project, committed to git, with `make setup` done (its own .venv, ~1-2 min warm)."""
+    """A baked project with `make setup` done (its own .venv on its Python, ~1-2 min warm) and
+    `pre-commit install`ed, then committed to git: the commit passes the project's own hooks."""
     project = bake(output_dir, **answers)
-    git_commit(project)
+    run(["git", "init", "-q", "-b", "main"], project)
     make_setup(project)
+    run(["uv", "run", "--no-sync", "pre-commit", "install"], project, env=setup_env(project))
+    git_commit(project, env=setup_env(project))
     return project
 
 

@@ -17,7 +17,6 @@ from helpers import (
     PYTHON_VERSIONS,
     ROOT,
     TARGETS,
-    TEMPLATE_PROJECT,
     VENV_BIN,
     describe,
     project_env,
@@ -92,10 +91,9 @@ def python_problems(project, version: str) -> list[str]:
     major, minor = map(int, version.split("."))
     if f"{version}.0" not in spec or f"{major}.{minor - 1}.99" in spec:
         problems.append(f"requires-python {requires!r} must admit {version} and nothing older")
-    if (TEMPLATE_PROJECT / ".python-version").exists():
-        pinned = (project / ".python-version").read_text().strip()
-        if pinned != version:
-            problems.append(f".python-version is {pinned!r}, expected {version!r}")
+    pinned = (project / ".python-version").read_text().strip()
+    if pinned != version:
+        problems.append(f".python-version is {pinned!r}, expected {version!r}")
     return problems
 
 
@@ -148,16 +146,13 @@ def test_free_text_answers_are_rendered_and_quoted(cookies):
     assert config["project"]["name"] == "Churn Model"
     assert config["project"]["model_name"] == "churn-model"
     assert config["monitoring"]["schedule"] == "30 2 * * 0"
-    if "default_branch" in (TEMPLATE_PROJECT / "mlops.yaml").read_text():
-        assert config["project"]["default_branch"] == "trunk"
+    assert config["project"]["default_branch"] == "trunk"
     assert "# Churn Model" in (project / "README.md").read_text()
 
     # The post-generation hook writes the answers GitHub needs as literals into the workflows.
     workflows = project / ".github" / "workflows"
-    if (TEMPLATE_PROJECT / ".github" / "workflows" / "ct.yml").exists():
-        assert [entry["cron"] for entry in workflow_triggers(workflows / "ct.yml")["schedule"]] == ["30 2 * * 0"]
-    if (TEMPLATE_PROJECT / ".github" / "workflows" / "ci.yml").exists():
-        assert workflow_triggers(workflows / "ci.yml")["push"]["branches"] == ["trunk"]
+    assert [entry["cron"] for entry in workflow_triggers(workflows / "ct.yml")["schedule"]] == ["30 2 * * 0"]
+    assert workflow_triggers(workflows / "ci.yml")["push"]["branches"] == ["trunk"]
 
 
 # (answer, value, a regex one stderr line must match: it names the answer and what is expected)

@@ -1,6 +1,10 @@
 """End to end on one default bake, installed for real (`make setup`): the DVC pipeline, the registry,
 the bento, the served model against batch predictions, request and data validation, `make loop`.
 
+Claims are read back from outside the commands that make them: DVC's own output says which stages
+ran, the registry is read with MlflowClient from the project's sqlite store, lineage tags are
+compared with the md5s in dvc.lock, servers are started and queried over HTTP.
+
 Slow (~5 min): one project for the whole module, installed once (`--dist loadfile` in the Makefile
 keeps this module on one worker). Each fixture does what the tests after it need,
 so any single test can also run alone (`pytest tests/test_e2e.py -k predictions`).
@@ -8,6 +12,7 @@ so any single test can also run alone (`pytest tests/test_e2e.py -k predictions`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -122,6 +127,46 @@ def test_register_and_build_make_a_bento_of_the_challenger(project, bento):
     assert {"data_md5", "params_hash", "model_md5"} <= set(labels)
 
 
+def registry_state(project: Project) -> dict:
+    """The project's MLflow registry, read with MlflowClient in the project's own venv."""
+    script = """
+import json, sys
+from mlflow import MlflowClient
+client = MlflowClient(tracking_uri="sqlite:///mlflow.db")
+name = sys.argv[1]
+model = client.get_registered_model(name)
+versions = client.search_model_versions(f"name = '{name}'")
+runs = {v.version: client.get_run(v.run_id).data.tags for v in versions}
+print(json.dumps({
+    "aliases": {alias: str(version) for alias, version in model.aliases.items()},
+    "versions": {str(v.version): {"tags": dict(v.tags), "run_tags": runs[v.version]} for v in versions},
+}))
+"""
+    name = project.config["project"]["model_name"]
+    return json.loads(project.uv_run("python", "-c", script, name).stdout)
+
+
+def dvc_lock_md5(project: Project, stage: str, path: str) -> str:
+    """The md5 dvc.lock records for `path` among a stage's deps or outs."""
+    stage_lock = yaml.safe_load((project.path / "dvc.lock").read_text())["stages"][stage]
+    (md5,) = [
+        entry["md5"] for entry in stage_lock.get("deps", []) + stage_lock.get("outs", []) if entry["path"] == path
+    ]
+    return md5
+
+
+def test_the_registry_holds_the_challenger_with_the_pipelines_lineage(project, bento):
+    state = registry_state(project)
+    assert state["aliases"].get("challenger") == bento.version, state["aliases"]
+    tags = state["versions"][bento.version]["tags"]
+    source = project.config["data"]["source"]
+    assert tags["data_md5"] == dvc_lock_md5(project, "prepare", source), "data_md5 is not what dvc.lock read"
+    assert tags["model_md5"] == dvc_lock_md5(project, "train", "models/model.joblib")
+    assert tags["git_commit"] == run(["git", "rev-parse", "HEAD"], project.path).stdout.strip()
+    run_tags = state["versions"][bento.version]["run_tags"]
+    assert {key: run_tags[key] for key in tags} == tags  # the version carries its run's lineage
+
+
 def _stop(proc: subprocess.Popen) -> None:
     """Stop the server and its workers (its own process group, started by the fixture)."""
     if proc.poll() is None:
@@ -137,44 +182,42 @@ def _log_tail(path: Path, lines: int = 60) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-@pytest.fixture(scope="module")
-def server(project, bento, tmp_path_factory):
-    """`bentoml serve <bento tag>` started from an empty directory: the bento carries its own code and
-    config, the model comes from the BentoML store. Yields the base URL; stopped at module end."""
-    elsewhere = tmp_path_factory.mktemp("elsewhere")
-    port = free_port()
-    log_path = project.base / "serve.log"
-    cmd = [project.path / ".venv" / "bin" / "bentoml", "serve", bento.tag, "--host", "127.0.0.1", "--port", str(port)]
+@contextlib.contextmanager
+def serving(cmd: list, cwd: Path, env: dict[str, str], log_path: Path, port: int):
+    """Start `cmd` (a server on 127.0.0.1:port) in its own process group; yield its URL once
+    /readyz answers 200; stop it and its workers afterwards."""
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [str(c) for c in cmd],
-            cwd=elsewhere,
-            env=project.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            [str(c) for c in cmd], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             if proc.poll() is not None:
-                pytest.fail(
-                    f"bentoml serve exited {proc.returncode} before /readyz:\n{_log_tail(log_path)}", pytrace=False
-                )
+                pytest.fail(f"{cmd[0]} exited {proc.returncode} before /readyz:\n{_log_tail(log_path)}", pytrace=False)
             try:
                 if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(
-                    f"bentoml serve: no /readyz 200 within {READY_TIMEOUT} s:\n{_log_tail(log_path)}", pytrace=False
-                )
+                pytest.fail(f"no /readyz 200 within {READY_TIMEOUT} s:\n{_log_tail(log_path)}", pytrace=False)
             time.sleep(0.5)
         yield url
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def server(project, bento, tmp_path_factory):
+    """`bentoml serve <bento tag>` started from an empty directory: the bento carries its own code and
+    config, the model comes from the BentoML store. Yields the base URL; stopped at module end."""
+    port = free_port()
+    cmd = [project.path / ".venv" / "bin" / "bentoml", "serve", bento.tag, "--host", "127.0.0.1", "--port", str(port)]
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    with serving(cmd, elsewhere, project.env, project.base / "serve.log", port) as url:
+        yield url
 
 
 def _request_rows(frame: pd.DataFrame) -> list[dict]:
@@ -203,6 +246,18 @@ def test_served_predictions_equal_batch_predictions(project, server, bento, samp
     body = answer.json()
     assert body["predictions"] == batch
     assert body["model"] == bento.model
+
+
+def test_mlops_serve_answers_with_the_latest_imported_model(project, bento, sample):
+    """`mlops serve` (the project's code, the store's latest model) on a free port, queried."""
+    port = free_port()
+    cmd = ["uv", "run", "--no-sync", "mlops", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with serving(cmd, project.path, project.env, project.base / "mlops-serve.log", port) as url:
+        answer = httpx.post(f"{url}/predict", json={"rows": _request_rows(sample)}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["model"] == bento.model
+        assert len(answer.json()["predictions"]) == len(sample)
+        assert httpx.post(f"{url}/predict", json={"rows": []}, timeout=60).status_code == 400
 
 
 def _text_in_numeric(rows):
@@ -286,9 +341,18 @@ def test_make_loop_registers_builds_and_smokes(project, first_repro):
 
 
 def test_make_clean_then_loop_starts_over(project, first_repro):
-    """`make clean` removes the outputs and the MLflow store; `make loop` must rebuild all of it."""
+    """`make clean` removes the outputs and the MLflow store; `make loop` brings every stage's outputs
+    back (run, or restored from DVC's run cache: DVC says which) and registers a version again."""
     project.make("clean")
     assert not (project.path / "mlflow.db").exists() and not (project.path / "models").exists()
+    cleaned = time.time()
     proc = project.make("loop")
-    assert (project.path / "models" / "model.joblib").is_file() and (project.path / "mlflow.db").is_file()
+    for stage in STAGES:
+        pattern = rf"Running stage '{stage}'|Stage '{stage}' is cached - skipping run, checking out outputs"
+        assert re.search(pattern, proc.stdout), f"DVC did nothing for {stage}:\n{proc.stdout}"
+    for output in ("data/prepared/train.parquet", "reports/validation.json", "models/model.joblib", "mlflow.db"):
+        assert (project.path / output).stat().st_mtime >= cleaned - 1, f"{output} was not written by this loop"
     assert len(_smoke_answer(proc.stdout)["predictions"]) == 2
+    state = registry_state(project)  # a fresh store: the current model registered again, as @challenger
+    assert list(state["versions"]) == ["1"] and state["aliases"] == {"challenger": "1"}
+    assert state["versions"]["1"]["tags"]["model_md5"] == dvc_lock_md5(project, "train", "models/model.joblib")

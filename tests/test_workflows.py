@@ -1,7 +1,11 @@
 """The baked project's CI and CT workflows, run for real under act (host mode, offline).
 
-GitHub's REST API is a local stand-in (tests/github_standin.py); pushes go to a local bare repository
-through git's `url.<bare>.insteadOf`. The tests run in order on one baked project and one venv.
+GitHub's REST API is the strict local stand-in (tests/github_standin.py: requests and answers checked
+against GitHub's OpenAPI description, token enforced); pushes go to a local bare repository through
+git's `url.<bare>.insteadOf`. One baked project and one venv for the module (installed once), but
+each test seeds the state it needs (branches in the bare repository, PRs in the stand-in) and
+starts from `main`, so any test can run alone or in any order. Outcomes are asserted on state seen
+from outside: the bare repository's branches and commits, the requests the stand-in received.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -74,10 +79,16 @@ def world(tmp_path_factory):
 
 @pytest.fixture
 def github(world, httpserver):
-    standin = GitHubStandIn(REPO, world["bare"])
+    """A fresh stand-in, the bare repository back to `main` only, the project on a clean `main`."""
+    bare = world["bare"]
+    for ref in run(["git", "-C", str(bare), "for-each-ref", "--format=%(refname)", "refs/heads"], bare).split():
+        if ref != "refs/heads/main":
+            run(["git", "-C", str(bare), "update-ref", "-d", ref], bare)
+    checkout(world, "main")
+    standin = GitHubStandIn(REPO, bare, token=TOKEN)
     standin.install(httpserver)
-    standin.port = httpserver.port
-    return standin
+    yield standin
+    standin.assert_clean()
 
 
 @pytest.fixture(scope="session")
@@ -131,53 +142,97 @@ def set_config(project: Path, **changes) -> None:
 
 
 def checkout(world, branch: str, new: bool = False) -> None:
-    run(["git", "checkout", "-q", *(["-b"] if new else []), branch], world["project"])
-    run(["git", "checkout", "-q", "--", "."], world["project"])
+    """Switch to `branch` (`new`: create or reset it at the current commit), dropping edits."""
+    run(["git", "checkout", "-q", "-f", *(["-B"] if new else []), branch], world["project"])
+
+
+def remote_branches(world, prefix: str = "") -> dict[str, str]:
+    """branch -> commit of the bare repository (what was pushed), those starting with `prefix`."""
+    out = run(
+        ["git", "-C", str(world["bare"]), "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads"],
+        world["root"],
+    )
+    pairs = (line.split() for line in out.splitlines())
+    return {name: sha for name, sha in pairs if name.startswith(prefix)}
+
+
+def is_ancestor(world, old: str, new: str) -> bool:
+    proc = subprocess.run(["git", "-C", str(world["bare"]), "merge-base", "--is-ancestor", old, new], check=False)
+    return proc.returncode == 0
+
+
+def open_pr(world, github, branch: str, number: int, change, message: str) -> Path:
+    """Commit `change()` on `branch` (from main), push it, open PR #number in the stand-in; the event file."""
+    checkout(world, "main")
+    checkout(world, branch, new=True)
+    change()
+    run([*world["git"], "commit", "-qam", message], world["project"])
+    run(["git", "push", "-qf", "origin", branch], world["project"])
+    github.seed_pull(branch, "main", title=message, number=number)
+    event = world["root"] / f"pr-{number}.json"
+    pull_request = {"number": number, "head": {"ref": branch}, "base": {"ref": "main"}}
+    event.write_text(json.dumps({"number": number, "pull_request": pull_request, "repository": {"full_name": REPO}}))
+    return event
 
 
 def test_ci_on_a_pull_request_passes_every_job_and_comments_once(world, github):
-    checkout(world, "my-change", new=True)
-    set_config(world["project"], training__params={"C": 0.5, "max_iter": 1000})
-    run([*world["git"], "commit", "-qam", "Lower C"], world["project"])
-    event = world["root"] / "pr.json"
-    event.write_text(
-        json.dumps(
-            {
-                "number": 7,
-                "pull_request": {"number": 7, "head": {"ref": "my-change"}, "base": {"ref": "main"}},
-                "repository": {"full_name": REPO},
-            }
-        )
-    )
+    change = lambda: set_config(world["project"], training__params={"C": 0.5, "max_iter": 1000})
+    event = open_pr(world, github, "my-change", 7, change, "Lower C")
+    github.seed_issue(8)  # another PR's thread: never touched
 
     first = act(world, github, "pull_request", "ci.yml", "-e", str(event))
     assert first.ok("lint", "test", "validate", "pipeline", "comment"), str(first)
-    posted = github.calls("POST", r"/issues/7/comments$")
-    assert len(posted) == 1 and posted[0].authorization == f"Bearer {TOKEN}"
-    body = posted[0].body["body"]
+    (posted,) = github.calls("POST", r"/comments$")
+    assert posted.path == f"/repos/{REPO}/issues/7/comments" and posted.status == 201
+    assert posted.authorization == f"Bearer {TOKEN}"
+    body = posted.body["body"]
     assert "<!-- mlops-metrics -->" in body and "**roc_auc**" in body and "gate passed" in body
     assert "| C | `0.5` | `1.0` |" in body  # the params diff against the base branch
 
     again = act(world, github, "pull_request", "ci.yml", "-e", str(event), "-j", "comment")
     assert again.ok("pipeline", "comment"), str(again)
-    updated = github.calls("PATCH", r"/issues/comments/\d+$")
-    assert len(updated) == 1 and len(github.comments) == 1  # updated in place, never duplicated
+    (updated,) = github.calls("PATCH", r"/issues/comments/\d+$")
+    assert updated.status == 200 and updated.body["body"].startswith("<!-- mlops-metrics -->")
+    (comment,) = github.comments.values()  # updated in place, never duplicated, only on #7
+    assert comment["issue_url"].endswith("/issues/7") and comment["body"] == updated.body["body"]
 
 
-def test_ci_fails_validation_when_a_pr_breaks_the_data(world, github):
-    checkout(world, "main")
-    checkout(world, "bad-data", new=True)
+def break_a_row(world) -> None:
     raw = world["project"] / "data/raw.csv"
     lines = raw.read_text().splitlines()
     cells = lines[5].split(",")
     cells[0] = "-4.2"  # mean_radius must be >= 0
     lines[5] = ",".join(cells)
     raw.write_text("\n".join(lines) + "\n")
-    run([*world["git"], "commit", "-qam", "Break a row"], world["project"])
 
-    result = act(world, github, "pull_request", "ci.yml", "-j", "validate", "-e", str(world["root"] / "pr.json"))
+
+def test_ci_fails_validation_when_a_pr_breaks_the_data(world, github):
+    event = open_pr(world, github, "bad-data", 11, lambda: break_a_row(world), "Break a row")
+    result = act(world, github, "pull_request", "ci.yml", "-j", "comment", "-e", str(event))
     assert result.jobs["validate"] == "failure", str(result)
     assert "| mean_radius | greater_than_or_equal_to(0.0) | 1 | 4 | -4.2 |" in result.log["validate"]
+    assert "pipeline" not in result.jobs  # needs: validate
+    assert github.requests == [], [(r.method, r.path, r.body) for r in github.requests]  # no report: no comment
+
+
+def test_ci_posts_the_comment_when_the_gate_fails(world, github):
+    change = lambda: set_config(world["project"], training__min_metric=0.9999)
+    event = open_pr(world, github, "strict-gate", 12, change, "Demand more")
+    result = act(world, github, "pull_request", "ci.yml", "-j", "comment", "-e", str(event))
+    assert result.jobs.get("pipeline") == "failure" and result.ok("validate", "comment"), str(result)
+    assert "gate:" in result.log["pipeline"] and "0.9999" in result.log["pipeline"]
+    (posted,) = github.calls("POST", r"/issues/12/comments$")
+    assert posted.status == 201 and "gate failed" in posted.body["body"] and "0.9999" in posted.body["body"]
+
+
+def test_ci_on_a_push_to_main_runs_the_pipeline_and_calls_no_api(world, github):
+    event = world["root"] / "push.json"
+    event.write_text(json.dumps({"ref": "refs/heads/main", "repository": {"full_name": REPO}}))
+    result = act(world, github, "push", "ci.yml", "-j", "comment", "-e", str(event))
+    assert result.ok("validate", "pipeline"), str(result)
+    assert "comment" not in result.jobs  # `if: github.event_name == 'pull_request'`
+    assert "gate passed" in result.log["pipeline"]
+    assert github.requests == []
 
 
 def window(world, shift: float) -> Path:
@@ -190,32 +245,56 @@ def window(world, shift: float) -> Path:
 
 
 def test_ct_without_drift_opens_nothing(world, github):
-    checkout(world, "main")
     set_config(world["project"], data__current=str(window(world, 0.0)))
     result = act(world, github, "schedule", "ct.yml")
     assert result.ok("drift"), str(result)
-    assert "retrain" not in result.jobs  # skipped by `if:`: act records nothing
     assert "No dataset drift" in result.log["drift"]
-    assert not github.calls("POST", r"/pulls$")
+    assert remote_branches(world, "retrain/") == {}
+    assert github.requests == [] and github.pulls == {}
 
 
-def test_ct_with_drift_opens_one_retraining_pr_and_updates_it(world, github):
+def test_ct_dispatched_with_drift_pushes_a_branch_and_opens_one_pr(world, github):
+    set_config(world["project"], data__current=str(window(world, 1.0)))
+    main = remote_branches(world)["main"]
+
+    result = act(world, github, "workflow_dispatch", "ct.yml")
+    assert result.ok("drift", "retrain"), str(result)
+    (created,) = github.calls("POST", r"/pulls$")
+    assert created.status == 201, created
+    branch = created.body["head"]
+    assert branch == f"retrain/{datetime.now(UTC):%Y-%m-%d}" and created.body["base"] == "main"
+    assert "Drift detected" in created.body["body"] and "**roc_auc**" in created.body["body"]
+    assert "drift-report" in created.body["body"]
+    pushed = remote_branches(world, "retrain/")
+    assert list(pushed) == [branch]
+    (pull,) = github.pulls.values()
+    assert pull["head"]["sha"] == pushed[branch] and pull["state"] == "open"
+    files = run(["git", "-C", str(world["bare"]), "show", "--stat", "--format=%P %s", branch], world["root"])
+    assert files.startswith(f"{main} Retrain on drifted data")
+    assert "data/raw.csv" in files and "dvc.lock" in files and "metrics.json" in files
+
+
+def test_ct_with_drift_force_pushes_the_open_prs_older_branch_and_updates_it(world, github):
+    older = "retrain/2020-01-06"
+    checkout(world, older, new=True)
+    (world["project"] / "README.md").write_text("an older retraining\n")
+    run([*world["git"], "commit", "-qam", "Older retraining"], world["project"])
+    run(["git", "push", "-qf", "origin", older], world["project"])
+    seeded = github.seed_pull(older, "main", title="Retrain on drifted data", body="old metrics")
+    old_sha = remote_branches(world)[older]
     checkout(world, "main")
     set_config(world["project"], data__current=str(window(world, 1.0)))
 
-    first = act(world, github, "schedule", "ct.yml")
-    assert first.ok("drift", "retrain"), str(first)
-    created = github.calls("POST", r"/pulls$")
-    assert len(created) == 1
-    pr = created[0].body
-    branch = pr["head"]
-    assert branch.startswith("retrain/") and pr["base"] == "main"
-    assert "Drift detected" in pr["body"] and "**roc_auc**" in pr["body"] and "drift-report" in pr["body"]
-    pushed = run(["git", "-C", str(world["bare"]), "show", "--stat", "--format=%s", branch], world["root"])
-    assert "data/raw.csv" in pushed and "dvc.lock" in pushed and "metrics.json" in pushed
+    result = act(world, github, "schedule", "ct.yml")
+    assert result.ok("drift", "retrain"), str(result)
+    assert github.calls("POST", r"/pulls$") == []  # no second PR
+    (patched,) = github.calls("PATCH", r"/pulls/\d+$")
+    assert patched.path.endswith(f"/pulls/{seeded['number']}") and patched.status == 200
+    assert "Drift detected" in patched.body["body"] and "**roc_auc**" in patched.body["body"]
+    assert github.pulls[seeded["number"]]["body"] == patched.body["body"]
 
-    again = act(world, github, "schedule", "ct.yml")
-    assert again.ok("drift", "retrain"), str(again)
-    assert len(github.calls("POST", r"/pulls$")) == 1  # no second PR
-    assert len(github.calls("PATCH", r"/pulls/1$")) == 1
-    assert [p["head"]["ref"] for p in github.pulls.values() if p["state"] == "open"] == [branch]
+    pushed = remote_branches(world, "retrain/")
+    assert list(pushed) == [older]  # the open PR's branch, not a new dated one
+    assert pushed[older] != old_sha and not is_ancestor(world, old_sha, pushed[older])  # force-pushed
+    assert is_ancestor(world, remote_branches(world)["main"], pushed[older])
+    assert github.pulls[seeded["number"]]["head"]["sha"] == pushed[older]
