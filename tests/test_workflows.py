@@ -1,4 +1,4 @@
-"""The baked project's CI and CT workflows, run for real under act (host mode, offline).
+"""The baked project's CI, CT and CD workflows, run for real under act (host mode, offline).
 
 GitHub's REST API is the strict local stand-in (tests/github_standin.py: requests and answers checked
 against GitHub's OpenAPI description, token enforced); pushes go to a local bare repository through
@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from cookiecutter.main import cookiecutter
 from github_standin import GitHubStandIn
+from helpers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -298,3 +300,35 @@ def test_ct_with_drift_force_pushes_the_open_prs_older_branch_and_updates_it(wor
     assert pushed[older] != old_sha and not is_ancestor(world, old_sha, pushed[older])  # force-pushed
     assert is_ancestor(world, remote_branches(world)["main"], pushed[older])
     assert github.pulls[seeded["number"]]["head"]["sha"] == pushed[older]
+
+
+def project_mlops(world, *args: str) -> str:
+    """`mlops ARGS` in the project itself (not act's copy), as `make status` runs it."""
+    python = world["root"] / "venv/bin/python"
+    env = {**world["env"], "PYTHONPATH": "src"}
+    return run([str(python), "-m", "cancer_classifier.ops.cli", *args], world["project"], env)
+
+
+def test_cd_on_a_push_rehearses_deploys_and_records_a_github_deployment(world, github):
+    """cd.yml on a push to main: the local rehearsal on the runner, then the rollout to deploy.target
+    (local, on a free port), recorded as a Deployment with its statuses; the model keeps serving."""
+    port = free_port()
+    set_config(world["project"], deploy__local={"port": port})
+    bentoml_home = world["root"] / "bentoml"
+    try:
+        result = act(world, github, "push", "cd.yml", "--env", f"BENTOML_HOME={bentoml_home}")
+        assert result.ok("rehearse", "deploy"), str(result)
+        assert "rehearsal: no other champion" in result.log["rehearse"]
+        assert "first deploy" in result.log["rehearse"] and "first deploy" in result.log["deploy"]
+        columns = yaml.safe_load((world["project"] / "mlops.yaml").read_text())["data"]["columns"]
+        answer = httpx.post(f"http://127.0.0.1:{port}/predict", json={"rows": [dict.fromkeys(columns, 1.0)]})
+        assert answer.status_code == 200, answer.text  # the deployment outlives the workflow run
+        (created,) = github.calls("POST", r"/deployments$")
+        assert created.body["environment"] == "production" and created.body["required_contexts"] == []
+        states = [call.body["state"] for call in github.calls("POST", r"/deployments/\d+/statuses$")]
+        assert states == ["in_progress", "success"]
+        assert f"at http://127.0.0.1:{port}: stable cancer-classifier:" in project_mlops(world, "status")
+    finally:
+        project_mlops(world, "undeploy")
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)

@@ -29,7 +29,7 @@ def of_registry(config: Config, alias: str, number: str | None = None) -> Releas
         raise TargetError(f"model {config.project.model_name!r} has no {wanted}: run `mlops register`")
     built = [
         bento
-        for bento in bentoml.bentos.list(config.project.model_name)
+        for bento in _bentos(config.project.model_name)
         if bento.info.labels.get("model_md5") == version.tags.get("model_md5", "-")
     ]
     if built:
@@ -37,3 +37,10 @@ def of_registry(config: Config, alias: str, number: str | None = None) -> Releas
         return Release(str(newest.tag), str(version.version))
     _, bento = build(config, alias, str(version.version))
     return Release(str(bento.tag), str(version.version))
+
+
+def _bentos(name: str) -> list:
+    try:
+        return bentoml.bentos.list(name)
+    except NotFound:  # a fresh store (a new runner) has none of this name yet
+        return []
