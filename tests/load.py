@@ -9,6 +9,7 @@ model address, each request's outcome counted as the client saw it. Bounded in t
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -21,7 +22,7 @@ class Load:
     def __init__(self, url: str, rows: list[dict], clients: int = 4, seconds: float = 180, pause: float = 0.01):
         self.url, self.rows, self.seconds, self.pause = f"{url.rstrip('/')}/predict", rows, seconds, pause
         self.seen: Counter = Counter()
-        self.models: Counter = Counter()  # the "model" of each 200 answer: which bento served it
+        self.answers: Counter = Counter()  # the predictions of each 200 answer, as JSON text
         self.latencies: list[float] = []  # seconds, of every answered request
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -47,7 +48,7 @@ class Load:
             self.seen[answer.status_code] += 1
             self.latencies.append(time.perf_counter() - started)
             if answer.is_success:
-                self.models[answer.json()["model"]] += 1
+                self.answers[json.dumps(answer.json()["predictions"])] += 1
 
     def __enter__(self) -> Self:
         for thread in self._threads:

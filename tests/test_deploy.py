@@ -132,6 +132,26 @@ def test_a_bad_candidate_is_rolled_back_and_clients_never_see_it(project, second
     assert status(bentos).splitlines()[0] == before.splitlines()[0]  # the same stable, all traffic
 
 
+def test_shadow_mode_rolls_back_on_mirrored_disagreement_before_any_live_traffic(project, second_version):
+    """mode shadow-then-canary with replay off: agreement can only come from HAProxy's mirror of live
+    requests, and the candidate never answers a client."""
+    bentos, port = project
+    path = bentos.project / "mlops.yaml"
+    original = path.read_text()
+    config = yaml.safe_load(original)
+    config["deploy"]["canary"].update(mode="shadow-then-canary", shadow_seconds=3, replay_rows=0)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    try:
+        with Load(f"http://127.0.0.1:{port}", [a_row(bentos)]) as load:
+            out = mlops(bentos, "deploy", "--bento", bentos.disagreeing, ok=(1,))
+    finally:
+        path.write_text(original)
+    assert re.search(r"rolled back .*prediction agreement 0/\d+ = 0.0% < 90% at shadow", out.stderr), out.stderr
+    assert load.failures == {} and load.seen[200] > 20, load.seen
+    assert len(load.answers) == 1, load.answers  # one row, one answer: stable's (the shadow inverts it)
+    assert champion(bentos) == second_version
+
+
 def test_a_killed_rollout_is_reconciled_by_the_next_deploy(project, second_version):
     bentos, port = project
     state = bentos.project / ".mlops/deploy/rollout.json"

@@ -129,7 +129,7 @@ class Canary(Strict):
     )
     steps: list[Percent] = Field(default_factory=lambda: [10, 50, 100], min_length=1, description="Traffic shares")
     step_seconds: Seconds = Field(60, description="Time at each step (with at least one passed check)")
-    interval_seconds: Annotated[float, Field(gt=0)] = Field(1, description="One check per interval")
+    interval_seconds: Annotated[float, Field(gt=0)] = Field(0.5, description="One check per interval")
     failure_limit: Annotated[int, Field(ge=1)] = Field(1, description="Failed checks that trigger a rollback")
     min_requests: Annotated[int, Field(ge=1)] = Field(
         20, description="Candidate requests a verdict needs; fewer and the check waits"

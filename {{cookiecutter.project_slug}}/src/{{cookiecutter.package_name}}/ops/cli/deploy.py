@@ -22,6 +22,11 @@ def _target(cfg: Config, name: str | None):
         return make_target(cfg, name)
 
 
+def _config_and_target(config: Path, name: str | None):
+    cfg = config_at(config)
+    return cfg, _target(cfg, name)
+
+
 def _plan(cfg: Config, target, release) -> str:
     from ..deploy.controller import steps
 
@@ -203,8 +208,7 @@ def _name(release) -> str:
 @app.command()
 def rollback(target: TargetOption = None, config: ConfigOption = CONFIG_FILE) -> None:
     """All traffic back to stable now, the candidate removed (the on-call command)."""
-    cfg = config_at(config)
-    chosen = _target(cfg, target)
+    _, chosen = _config_and_target(config, target)
     with step("Rolling back"):
         before = chosen.describe()
         chosen.rollback()
@@ -219,8 +223,7 @@ def status(target: TargetOption = None, config: ConfigOption = CONFIG_FILE) -> N
     """What is deployed: stable and candidate, traffic shares, registry aliases, the last rollout."""
     from ..registry import version_by_alias
 
-    cfg = config_at(config)
-    chosen = _target(cfg, target)
+    cfg, chosen = _config_and_target(config, target)
     with step("Reading the target and the registry"):
         state = chosen.describe()
         aliases = {
@@ -244,8 +247,7 @@ def status(target: TargetOption = None, config: ConfigOption = CONFIG_FILE) -> N
 @app.command()
 def undeploy(target: TargetOption = None, config: ConfigOption = CONFIG_FILE) -> None:
     """Remove the deployment and everything the target created (local: stop the proxy and servers)."""
-    cfg = config_at(config)
-    chosen = _target(cfg, target)
+    _, chosen = _config_and_target(config, target)
     with step("Undeploying"):
         chosen.undeploy()
     print(f"undeployed from {chosen.name}")
