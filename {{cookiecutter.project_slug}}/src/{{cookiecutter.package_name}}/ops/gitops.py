@@ -28,6 +28,14 @@ _HINTS = {
 }
 
 
+def run_url() -> str | None:
+    """This workflow run's page, when running in GitHub Actions (or act)."""
+    if run_id := os.environ.get("GITHUB_RUN_ID"):
+        server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
+        return f"{server}/{os.environ.get('GITHUB_REPOSITORY')}/actions/runs/{run_id}"
+    return None
+
+
 class GitHubError(MlopsError):
     """A GitHub API call failed; str() names the request, the status, GitHub's message and a hint."""
 

@@ -102,13 +102,13 @@ def _controller(cfg: Config, chosen, rows: list[dict], release):
     return Controller(chosen, cfg.deploy.canary, sample_rows=rows, on_check=show, state_file=ROLLOUT_STATE)
 
 
-def _run(cfg: Config, chosen, release, replay: bool):
+def _run(cfg: Config, chosen, release, replay: bool, rows: list[dict] | None = None):
     """The controller's rollout, with reference rows replayed through the client address if asked."""
     from contextlib import nullcontext
 
     from ..deploy.replay import replaying
 
-    rows = _sample_rows(cfg)
+    rows = rows if rows is not None else _sample_rows(cfg)
     url = chosen.describe().url
     with replaying(url, rows) if replay and url else nullcontext() as seen:
         result = _controller(cfg, chosen, rows, release).run(release)
@@ -148,15 +148,16 @@ def _rehearse(cfg: Config, release):
 
     local = cfg.model_copy(update={"deploy": cfg.deploy.model_copy(update={"local": LocalSettings(port=free_port())})})
     chosen = LocalTarget(local, state_dir=Path(".mlops/deploy/rehearsal"))
+    rows = _sample_rows(cfg)
     try:
         champion = version_by_alias(cfg, cfg.registry.champion_alias)
         if champion is not None and str(champion.version) != release.version:
             baseline = releases.of_registry(cfg, cfg.registry.champion_alias)
             err.print(f"rehearsal: stable is the champion, {baseline.bento}", highlight=False)
-            _controller(cfg, chosen, _sample_rows(cfg), baseline).run(baseline)
+            _controller(cfg, chosen, rows, baseline).run(baseline)
         else:
             err.print("rehearsal: no other champion in the registry, so a first deploy (smoke test, then 100%)")
-        return _run(local, chosen, release, replay=True)
+        return _run(local, chosen, release, replay=True, rows=rows)
     finally:
         chosen.undeploy()
 

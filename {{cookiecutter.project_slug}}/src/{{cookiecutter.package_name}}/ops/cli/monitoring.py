@@ -54,9 +54,10 @@ def drift(
 
 def _report_link() -> str:
     """Where the HTML report is: the workflow run's artifact, or the local file."""
-    if run_id := os.environ.get("GITHUB_RUN_ID"):
-        server, repo = os.environ.get("GITHUB_SERVER_URL", "https://github.com"), os.environ.get("GITHUB_REPOSITORY")
-        url = f"{server}/{repo}/actions/runs/{run_id}"
+    from ..gitops import run_url
+
+    if url := run_url():
+        run_id = os.environ["GITHUB_RUN_ID"]
         return f"\nFull Evidently report: artifact `drift-report` of [run {run_id}]({url}).\n"
     return "\nFull Evidently report: `reports/drift.html`.\n"
 

@@ -5,31 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from ..config import Config
-from ..gitops import GitHub
+from ..gitops import GitHub, run_url
+from ..lineage import git_commit
 from .controller import Result
 from .target import Release
 
 RECORD = Path("reports/rollout.json")
-
-
-def _ref() -> str:
-    if sha := os.environ.get("GITHUB_SHA"):
-        return sha
-    out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
-    return out.stdout.strip() or "HEAD"
-
-
-def _run_url() -> str | None:
-    if run_id := os.environ.get("GITHUB_RUN_ID"):
-        server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
-        return f"{server}/{os.environ.get('GITHUB_REPOSITORY')}/actions/runs/{run_id}"
-    return None
 
 
 class Record:
@@ -40,6 +26,7 @@ class Record:
         self.github = GitHub.from_env() if os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN") else None
         self.deployment: dict | None = None
         self.started = time.time()
+        self.ref = os.environ.get("GITHUB_SHA") or git_commit()
 
     @property
     def where(self) -> str:
@@ -53,14 +40,14 @@ class Record:
             return
         env, payload = self.config.deploy.environment, {"bento": self.release.bento, "version": self.release.version}
         description = f"{self.target}: canary of {self.release.bento}"
-        self.deployment = self.github.create_deployment(_ref(), env, description, payload)
-        self.github.create_deployment_status(self.deployment["id"], "in_progress", description, log_url=_run_url())
+        self.deployment = self.github.create_deployment(self.ref, env, description, payload)
+        self.github.create_deployment_status(self.deployment["id"], "in_progress", description, log_url=run_url())
 
     def finish(self, result: Result, url: str | None) -> dict:
         record = {
             "target": self.target,
             "environment": self.config.deploy.environment,
-            "ref": _ref(),
+            "ref": self.ref,
             "outcome": result.outcome,
             "reason": result.reason,
             "release": asdict(result.release),
@@ -77,6 +64,6 @@ class Record:
             state = "success" if result.ok else "failure"
             text = f"{result.outcome}: {result.reason or result.release.bento}"
             self.github.create_deployment_status(
-                self.deployment["id"], state, text, log_url=_run_url(), environment_url=url if result.ok else None
+                self.deployment["id"], state, text, log_url=run_url(), environment_url=url if result.ok else None
             )
         return record
