@@ -2,35 +2,38 @@
 
 GitHub's REST API is the strict local stand-in (tests/github_standin.py: requests and answers checked
 against GitHub's OpenAPI description, token enforced); pushes go to a local bare repository through
-git's `url.<bare>.insteadOf`. One baked project and one venv for the module (installed once), but
-each test seeds the state it needs (branches in the bare repository, PRs in the stand-in) and
-starts from `main`, so any test can run alone or in any order. Outcomes are asserted on state seen
-from outside: the bare repository's branches and commits, the requests the stand-in received.
+git's `url.<bare>.insteadOf`. One baked project for the module, installed once with `make setup`
+(act's jobs use its .venv, as `make act-*` does), but each test seeds the state it needs (branches
+in the bare repository, PRs in the stand-in, requests served and labelled) and starts from `main`,
+so any test can run alone or in any order. CT reads what the served model really captured.
+Outcomes are asserted on state seen from outside: the bare repository's branches and commits, the
+requests the stand-in received. (tests/test_first_day.py runs `make act-ci`/`act-ct` bare.)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
-import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 import yaml
-from cookiecutter.main import cookiecutter
 from github_standin import GitHubStandIn
-from helpers import free_port
+from helpers import bake, free_port, make_setup, setup_env
 
 pytestmark = pytest.mark.slow
 
-TEMPLATE = Path(__file__).resolve().parents[1]
 REPO = "acme/model"
 TOKEN = "ghs_" + "t0k3n" * 8  # long: act masks every occurrence in logs
-BIN = Path(sys.executable).parent  # act, uv, cookiecutter of the template's environment
+ROWS = 120  # served per CT test: above monitoring.min_rows (30), fast to label and retrain
 
 
 @dataclass
@@ -57,20 +60,19 @@ def run(cmd: list[str], cwd: Path, env: dict | None = None) -> str:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """A baked default project on `main` with a GitHub-looking origin whose pushes land in a bare repo."""
+    """A baked default project on `main` after `make setup`, with a GitHub-looking origin whose
+    pushes land in a bare repo. Captured requests are flushed every 0.5 s (tests wait for them)."""
     root = tmp_path_factory.mktemp("act")
-    project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(root)))
+    project = bake(root)
+    set_config(project, monitoring__capture={"sample": 1.0, "sink": ".mlops/capture", "flush_seconds": 0.5})
     bare = root / "remote.git"
     run(["git", "init", "-q", "--bare", str(bare)], root)
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}:{os.environ['PATH']}",
-        "UV_PROJECT_ENVIRONMENT": str(root / "venv"),
-        "ACT_WORK_DIR": str(root / "act"),
-    }
+    env = setup_env(project, BENTOML_HOME=str(root / "bentoml"))
+    for name in ("GITHUB_TOKEN", "GH_TOKEN", "GITHUB_API_URL"):
+        env.pop(name, None)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]
     run(["git", "init", "-q", "-b", "main"], project)
-    run(["make", "setup"], project, env)  # also writes uv.lock, committed like a user would
+    make_setup(project, env)  # also writes uv.lock, committed like a user would
     run([*git, "add", "-A"], project)
     run([*git, "commit", "-qm", "Bake"], project)
     run(["git", "remote", "add", "origin", f"https://github.com/{REPO}.git"], project)
@@ -237,26 +239,80 @@ def test_ci_on_a_push_to_main_runs_the_pipeline_and_calls_no_api(world, github):
     assert github.requests == []
 
 
-def window(world, shift: float) -> Path:
-    """`mlops window` from the project's source (the shared venv's editable install points into act's copy)."""
-    path = world["root"] / f"window-{shift}.parquet"
-    python = world["root"] / "venv/bin/python"
-    cli = ["-m", "cancer_classifier.ops.cli", "window", "--shift", str(shift), "--output", str(path)]
-    run([str(python), *cli], world["project"], {**world["env"], "PYTHONPATH": "src"})
-    return path
+@pytest.fixture(scope="module")
+def service(world):
+    """The model served from the project as a user serves it (`make loop`, then `mlops serve`); its
+    request log is the project's .mlops/capture, the sink CT reads."""
+    project, env = world["project"], world["env"]
+    run(["make", "loop"], project, env)
+    port = free_port()
+    log = (world["root"] / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [str(project / ".venv/bin/mlops"), "serve", "--port", str(port)],
+        cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while not ready(url):
+            assert proc.poll() is None and time.monotonic() < deadline, (world["root"] / "serve.log").read_text()
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
 
 
-def test_ct_without_drift_opens_nothing(world, github):
-    set_config(world["project"], data__current=str(window(world, 0.0)))
+def ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def sink(world) -> Path:
+    return world["project"] / ".mlops/capture"
+
+
+def serve_traffic(world, service, shift: float, flip: bool = False) -> int:
+    """ROWS rows sent to the served model by `mlops traffic` (from a fresh request log and CT history),
+    labelled by `mlops feedback` (flipped: the label relationship reversed); waits until captured."""
+    shutil.rmtree(sink(world), ignore_errors=True)
+    labels = world["root"] / "labels.csv"
+    args = ["traffic", "--url", service, "--rows", str(ROWS), "--shift", str(shift), "--labels", str(labels)]
+    project_mlops(world, *args)
+    if flip:
+        truth = pd.read_csv(labels, dtype={"request_id": str})
+        truth["malignant"] = 1 - truth["malignant"]
+        truth.to_csv(labels, index=False)
+    project_mlops(world, "feedback", str(labels))
+    deadline = time.monotonic() + 30
+    while (captured := captured_rows(world)) < ROWS:
+        assert time.monotonic() < deadline, f"{captured} of {ROWS} rows captured in {sink(world)}"
+        time.sleep(0.2)
+    return captured
+
+
+def captured_rows(world) -> int:
+    files = list((sink(world) / "requests").glob("date=*/*.parquet"))
+    return sum(len(pd.read_parquet(path)) for path in files)
+
+
+def test_ct_on_served_requests_without_drift_opens_nothing(world, github, service):
+    serve_traffic(world, service, shift=0.0)
     result = act(world, github, "schedule", "ct.yml")
     assert result.ok("drift"), str(result)
-    assert "No dataset drift" in result.log["drift"]
+    assert "No dataset drift" in result.log["drift"] and f"{ROWS} captured rows" in result.log["drift"]
+    assert f"champion's **roc_auc** on {ROWS} labelled rows" in result.log["drift"]
+    assert "retrain" not in result.jobs
     assert remote_branches(world, "retrain/") == {}
     assert github.requests == [] and github.pulls == {}
+    (check,) = (sink(world) / "checks").glob("*.json")  # the history the next run starts from
+    assert json.loads(check.read_text())["reasons"] == []
 
 
-def test_ct_dispatched_with_drift_pushes_a_branch_and_opens_one_pr(world, github):
-    set_config(world["project"], data__current=str(window(world, 1.0)))
+def test_ct_on_drifted_served_requests_opens_one_pr_then_updates_it(world, github, service):
+    serve_traffic(world, service, shift=1.0)
     main = remote_branches(world)["main"]
 
     result = act(world, github, "workflow_dispatch", "ct.yml")
@@ -265,48 +321,46 @@ def test_ct_dispatched_with_drift_pushes_a_branch_and_opens_one_pr(world, github
     assert created.status == 201, created
     branch = created.body["head"]
     assert branch == f"retrain/{datetime.now(UTC):%Y-%m-%d}" and created.body["base"] == "main"
-    assert "Drift detected" in created.body["body"] and "**roc_auc**" in created.body["body"]
-    assert "drift-report" in created.body["body"]
+    body = created.body["body"]
+    assert "Drift detected" in body and "violation: data drift" in body and "drift-report" in body
+    assert f"champion's **roc_auc** on {ROWS} labelled rows" in body and "**roc_auc**" in body.split("Model metrics")[1]
     pushed = remote_branches(world, "retrain/")
     assert list(pushed) == [branch]
-    (pull,) = github.pulls.values()
-    assert pull["head"]["sha"] == pushed[branch] and pull["state"] == "open"
     files = run(["git", "-C", str(world["bare"]), "show", "--stat", "--format=%P %s", branch], world["root"])
-    assert files.startswith(f"{main} Retrain on drifted data")
+    assert files.startswith(f"{main} Retrain on recent labelled data")
     assert "data/raw.csv" in files and "dvc.lock" in files and "metrics.json" in files
+    raw = run(["git", "-C", str(world["bare"]), "show", f"{branch}:data/raw.csv"], world["root"])
+    assert len(raw.splitlines()) == 1 + 569 + ROWS  # the labelled window was added to the data
+
+    # A week later: drifted again. The open PR's branch is force-pushed and the PR updated, not doubled.
+    serve_traffic(world, service, shift=1.5)
+    again = act(world, github, "schedule", "ct.yml")
+    assert again.ok("drift", "retrain"), str(again)
+    assert len(github.calls("POST", r"/pulls$")) == 1
+    (patched,) = github.calls("PATCH", r"/pulls/\d+$")
+    (pull,) = github.pulls.values()
+    assert patched.path.endswith(f"/pulls/{pull['number']}") and patched.status == 200
+    repushed = remote_branches(world, "retrain/")
+    assert list(repushed) == [branch] and repushed[branch] != pushed[branch]
+    assert not is_ancestor(world, pushed[branch], repushed[branch])  # force-pushed from main
+    assert pull["head"]["sha"] == repushed[branch] and pull["state"] == "open"
 
 
-def test_ct_with_drift_force_pushes_the_open_prs_older_branch_and_updates_it(world, github):
-    older = "retrain/2020-01-06"
-    checkout(world, older, new=True)
-    (world["project"] / "README.md").write_text("an older retraining\n")
-    run([*world["git"], "commit", "-qam", "Older retraining"], world["project"])
-    run(["git", "push", "-qf", "origin", older], world["project"])
-    seeded = github.seed_pull(older, "main", title="Retrain on drifted data", body="old metrics")
-    old_sha = remote_branches(world)[older]
-    checkout(world, "main")
-    set_config(world["project"], data__current=str(window(world, 1.0)))
-
+def test_ct_opens_one_pr_on_concept_drift_alone(world, github, service):
+    """Inputs as in training, labels reversed: no data drift, the champion's metric collapses."""
+    serve_traffic(world, service, shift=0.0, flip=True)
     result = act(world, github, "schedule", "ct.yml")
     assert result.ok("drift", "retrain"), str(result)
-    assert github.calls("POST", r"/pulls$") == []  # no second PR
-    (patched,) = github.calls("PATCH", r"/pulls/\d+$")
-    assert patched.path.endswith(f"/pulls/{seeded['number']}") and patched.status == 200
-    assert "Drift detected" in patched.body["body"] and "**roc_auc**" in patched.body["body"]
-    assert github.pulls[seeded["number"]]["body"] == patched.body["body"]
-
-    pushed = remote_branches(world, "retrain/")
-    assert list(pushed) == [older]  # the open PR's branch, not a new dated one
-    assert pushed[older] != old_sha and not is_ancestor(world, old_sha, pushed[older])  # force-pushed
-    assert is_ancestor(world, remote_branches(world)["main"], pushed[older])
-    assert github.pulls[seeded["number"]]["head"]["sha"] == pushed[older]
+    (created,) = github.calls("POST", r"/pulls$")
+    body = created.body["body"]
+    assert "No dataset drift" in body and "violation: data drift" not in body
+    assert "violation: roc_auc" in body and "below min_metric 0.95" in body
+    assert len(github.pulls) == 1
 
 
 def project_mlops(world, *args: str) -> str:
     """`mlops ARGS` in the project itself (not act's copy), as `make status` runs it."""
-    python = world["root"] / "venv/bin/python"
-    env = {**world["env"], "PYTHONPATH": "src"}
-    return run([str(python), "-m", "cancer_classifier.ops.cli", *args], world["project"], env)
+    return run([str(world["project"] / ".venv/bin/mlops"), *args], world["project"], world["env"])
 
 
 def test_cd_on_a_push_rehearses_deploys_and_records_a_github_deployment(world, github):

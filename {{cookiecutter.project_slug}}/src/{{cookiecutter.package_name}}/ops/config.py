@@ -65,7 +65,9 @@ class Data(Strict):
     test_share: Annotated[float, Field(gt=0, lt=1)] = 0.2
     seed: int = 42
     reference: str = Field("data/prepared/train.parquet", description="Drift reference data")
-    current: str = Field("data/current.parquet", description="Current data window (path or URI) for drift checks")
+    current: str | None = Field(
+        None, description="A window file (path or URI) CT checks instead of the captured requests (monitoring.capture)"
+    )
 
     @model_validator(mode="after")
     def _target_not_a_feature(self) -> Data:
@@ -224,8 +226,44 @@ class Drift(Strict):
     )
 
 
+# Columns every captured row carries besides the features (data columns may not use these names).
+CAPTURE_COLUMNS = ("request_id", "row", "captured_at", "model_version", "prediction")
+
+
+class Capture(Strict):
+    sample: Share = Field(1.0, description="Share of served requests recorded in the request log")
+    sink: str = Field(
+        ".mlops/capture",
+        description="Folder or URI (s3://, gs://, az://) of the request log; a relative path is under the state root",
+    )
+    flush_seconds: Annotated[float, Field(gt=0)] = Field(10, description="A buffered request is written within this")
+    max_rows_per_file: Annotated[int, Field(ge=1)] = Field(10_000, description="Rotate to a new file at this many rows")
+
+
+class Trigger(Strict):
+    """Flap guard: retrain only when `violations` of the last `windows` checks violated."""
+
+    violations: Annotated[int, Field(ge=1)] = 1
+    windows: Annotated[int, Field(ge=1)] = 1
+
+    @model_validator(mode="after")
+    def _fits(self) -> Trigger:
+        if self.violations > self.windows:
+            raise ValueError(f"violations ({self.violations}) cannot exceed windows ({self.windows})")
+        return self
+
+
 class Monitoring(Strict):
     schedule: str = Field(description="Cron (UTC) of the CT workflow; `mlops sync` copies it there")
+    window_hours: Annotated[float, Field(gt=0)] = Field(
+        168, description="Longest current window: captured requests since the last check, at most this old"
+    )
+    min_rows: Annotated[int, Field(ge=1)] = Field(30, description="Fewer captured rows than this: no check")
+    max_metric_drop: Share = Field(
+        0.05, description="Retrain when the champion's metric on labelled rows is this share worse than at training"
+    )
+    trigger: Trigger = Trigger()
+    capture: Capture = Capture()
     drift: Drift = Drift()
 
     @field_validator("schedule")
@@ -254,6 +292,9 @@ class Config(Strict):
         if self.training.metric not in TASK_METRICS[task]:
             allowed = ", ".join(sorted(TASK_METRICS[task]))
             raise ValueError(f"training.metric {self.training.metric!r} does not fit a {task} task ({allowed})")
+        reserved = sorted({*self.data.columns, self.data.target.column} & set(CAPTURE_COLUMNS))
+        if reserved:
+            raise ValueError(f"data columns {reserved} clash with the request log's own columns {CAPTURE_COLUMNS}")
         return self
 
 

@@ -58,15 +58,14 @@ def split(config: Config, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
     return df[~is_test], df[is_test]
 
 
-def append_window(config: Config, window_path: str) -> int:
-    """Add a labelled data window to data.source (the retraining data); returns the rows added."""
-    window = read_table(window_path)
+def append_rows(config: Config, rows: pd.DataFrame, source: str) -> int:
+    """Add labelled rows (features and target) to data.source, the retraining data; returns how many."""
     needed = [*config.data.columns, config.data.target.column]
-    if missing := [name for name in needed if name not in window.columns]:
-        raise DataError(f"{window_path}: lacks {missing} (a retraining window needs features and labels)")
-    source = read_table(config.data.source)
-    write_table(pd.concat([source, window[needed]], ignore_index=True), Path(config.data.source), index=False)
-    return len(window)
+    if missing := [name for name in needed if name not in rows.columns]:
+        raise DataError(f"{source}: lacks {missing} (retraining rows need features and labels)")
+    data = read_table(config.data.source)
+    write_table(pd.concat([data, rows[needed]], ignore_index=True), Path(config.data.source), index=False)
+    return len(rows)
 
 
 def prepare(config: Config) -> tuple[int, int]:

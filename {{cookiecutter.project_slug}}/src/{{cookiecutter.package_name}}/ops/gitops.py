@@ -36,6 +36,11 @@ def run_url() -> str | None:
     return None
 
 
+def has_token() -> bool:
+    """Whether a GitHub token is set: local runs (`make act-ci`) without one skip GitHub's steps."""
+    return bool(os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN"))
+
+
 class GitHubError(MlopsError):
     """A GitHub API call failed; str() names the request, the status, GitHub's message and a hint."""
 

@@ -1,4 +1,9 @@
-"""MLflow model registry: register the evaluated model as `challenger`, promote it to `champion`."""
+"""MLflow model registry: register the evaluated model as `challenger`, promote it to `champion`.
+
+A registry version stands for the model's bytes (the `model_md5` tag): registering the same bytes
+again, from another clone or after `dvc repro -f`, moves the alias to the version they already have.
+Every function here raises RegistryError (one line) when the registry cannot be reached or refuses.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,13 @@ from mlflow.exceptions import MlflowException
 
 from .config import Config
 from .data import TEST, features, read_table
-from .errors import MlopsError
 from .evaluate import read
 from .lineage import file_md5, tags
-from .tracking import MODEL_URI_TAG, connect, log_run
+from .tracking import MODEL_URI_TAG, RegistryError, connect, log_run, registry_call, run_of_model
 from .training import MODEL, load
 
-
-class RegistryError(MlopsError):
-    """The registry lacks what a command needs (a run for this model, an alias)."""
+__all__ = ["RegistryError", "champion_metrics", "promote", "register", "version_by_alias", "version_by_number"]
+_MISSING = "RESOURCE_DOES_NOT_EXIST"
 
 
 def _client(config: Config) -> MlflowClient:
@@ -25,20 +28,15 @@ def _client(config: Config) -> MlflowClient:
     return MlflowClient()
 
 
-def _run_of_current_model(config: Config, client: MlflowClient):
+def _current_md5() -> str:
     if not MODEL.exists():
         raise RegistryError(f"{MODEL} does not exist: run `dvc repro` first")
-    experiment = client.get_experiment_by_name(config.registry.experiment)
-    md5 = file_md5(MODEL)
-    runs = client.search_runs(
-        [experiment.experiment_id] if experiment else [],
-        filter_string=f"tags.model_md5 = '{md5}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if not runs:  # e.g. DVC restored the outputs from its run cache into a fresh MLflow store
-        return client.get_run(_log_current_model(config))
-    return runs[0]
+    return file_md5(MODEL)
+
+
+def _run_of_current_model(config: Config, client: MlflowClient, md5: str):
+    # None e.g. when DVC restored the outputs from its run cache into a fresh MLflow store: log it now.
+    return run_of_model(config, client, md5) or client.get_run(_log_current_model(config))
 
 
 def _log_current_model(config: Config) -> str:
@@ -51,35 +49,49 @@ def _lineage(run_tags: dict[str, str]) -> dict[str, str]:
     return {key: value for key, value in run_tags.items() if not key.startswith("mlflow.")}
 
 
+def _version_of_model(client: MlflowClient, name: str, md5: str) -> ModelVersion | None:
+    """The first version registered with these model bytes."""
+    found = client.search_model_versions(f"name = '{name}' and tags.model_md5 = '{md5}'")
+    return min(found, key=lambda version: int(version.version), default=None)
+
+
+@registry_call
 def register(config: Config) -> ModelVersion:
-    """Register the run that logged the current model (once) and point the challenger alias at it."""
+    """The registry version of the current model (registered once per model_md5), now @challenger."""
     client = _client(config)
-    run = _run_of_current_model(config, client)
-    name = config.project.model_name
-    existing = client.search_model_versions(f"name = '{name}' and run_id = '{run.info.run_id}'")
-    version = (
-        existing[0]
-        if existing
-        else mlflow.register_model(run.data.tags[MODEL_URI_TAG], name, tags=_lineage(run.data.tags))
-    )
+    name, md5 = config.project.model_name, _current_md5()
+    version = _version_of_model(client, name, md5)
+    if version is None:
+        run = _run_of_current_model(config, client, md5)
+        version = mlflow.register_model(run.data.tags[MODEL_URI_TAG], name, tags=_lineage(run.data.tags))
     client.set_registered_model_alias(name, config.registry.challenger_alias, version.version)
     return version
 
 
+@registry_call
 def version_by_alias(config: Config, alias: str) -> ModelVersion | None:
+    """The version `alias` points at; None when the model or the alias does not exist (yet)."""
+    client, name = _client(config), config.project.model_name
     try:
-        return _client(config).get_model_version_by_alias(config.project.model_name, alias)
-    except MlflowException:
+        number = client.get_registered_model(name).aliases.get(alias)
+    except MlflowException as exc:
+        if exc.error_code != _MISSING:
+            raise
         return None
+    return None if number is None else client.get_model_version(name, str(number))
 
 
+@registry_call
 def version_by_number(config: Config, number: str) -> ModelVersion | None:
     try:
         return _client(config).get_model_version(config.project.model_name, number)
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code != _MISSING:
+            raise
         return None
 
 
+@registry_call
 def promote(config: Config, version: str | None = None) -> ModelVersion:
     """Point the champion alias at `version` (default: the challenger)."""
     client = _client(config)
@@ -93,9 +105,10 @@ def promote(config: Config, version: str | None = None) -> ModelVersion:
     return client.get_model_version(name, version)
 
 
+@registry_call
 def champion_metrics(config: Config) -> tuple[str, dict[str, float]] | None:
     """The champion's registry version and the metrics of its run (None without a champion)."""
     champion = version_by_alias(config, config.registry.champion_alias)
     if champion is None or not champion.run_id:
         return None
-    return champion.version, dict(MlflowClient().get_run(champion.run_id).data.metrics)
+    return champion.version, dict(_client(config).get_run(champion.run_id).data.metrics)

@@ -1,7 +1,9 @@
 """The metrics/params comparison posted on PRs: this change vs the champion and vs the base branch.
 
-Without a tracking server (a fresh runner has no mlflow.db) the champion is what the base branch
-has merged: git is the source of truth, so its committed metrics.json describes production.
+The champion comes from the registry. Only the embedded sqlite registry may lack it (a fresh runner
+has no mlflow.db, or one with just this PR's run): then the base branch's committed metrics.json
+stands in, as merged = deployed, and the report says so. A configured server is the one source of
+truth: when it cannot be reached the command fails (RegistryError), it never falls back.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import yaml
 
 from .config import CONFIG_FILE, LOWER_IS_BETTER, Config
 from .evaluate import METRICS_FILE, gate, read
+from .registry import champion_metrics
+from .tracking import shown, sqlite_file, tracking_uri
 
 
 @dataclass
@@ -22,6 +26,7 @@ class Baseline:
     metrics: dict[str, float] | None
     params: dict | None
     source: str
+    note: str = ""  # why this baseline stands in for the registry's champion
 
 
 def git_show(ref: str, path: Path) -> str | None:
@@ -39,19 +44,29 @@ def at_ref(ref: str) -> Baseline:
     return Baseline(json.loads(metrics) if metrics else None, params, f"`{ref}`")
 
 
-def _local_store_missing(uri: str) -> bool:
-    return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
-
-
 def champion(config: Config, base: Baseline) -> Baseline:
-    """The registry's champion when a store is reachable, else the base branch's merged model."""
-    if not _local_store_missing(config.registry.tracking_uri):
-        from .registry import champion_metrics
+    """The registry's champion; in the embedded sqlite mode without one, the base branch's merged model."""
+    uri = tracking_uri(config)
+    store = sqlite_file(uri)
+    if store is not None and not store.exists():
+        return _merged(base, f"there is no registry on this machine ({store.name} does not exist)")
+    if found := champion_metrics(config):
+        version, metrics = found
+        return Baseline(metrics, None, f"registry v{version}")
+    alias = config.registry.champion_alias
+    if store is not None:
+        return _merged(base, f"the registry on this machine ({store.name}) has no @{alias} version")
+    return Baseline(None, None, f"none: no @{alias} in {shown(uri)}")
 
-        if found := champion_metrics(config):
-            version, metrics = found
-            return Baseline(metrics, None, f"registry v{version}")
-    return Baseline(base.metrics, base.params, f"{base.source} (merged = deployed)")
+
+def _merged(base: Baseline, why: str) -> Baseline:
+    stand_in = (
+        f"{base.source}'s committed {METRICS_FILE} stands for the deployed model"
+        if base.metrics
+        else f"{base.source} has no committed {METRICS_FILE} either: no champion to compare with"
+    )
+    note = f"Compared with git: {why}, so {stand_in}."
+    return Baseline(base.metrics, base.params, f"{base.source} (merged = deployed)", note)
 
 
 def _delta(name: str, new: float | None, old: float | None) -> str:
@@ -94,5 +109,6 @@ def markdown(config: Config, base_ref: str) -> tuple[str, list[str]]:
     current = read()
     problems = gate(config, current, champ.metrics)
     verdict = "✅ gate passed" if not problems else "❌ gate failed: " + "; ".join(problems)
-    head = f"### Model metrics: {config.project.model_name}\n\n{verdict}\n\n"
+    note = f"{champ.note}\n\n" if champ.note else ""
+    head = f"### Model metrics: {config.project.model_name}\n\n{verdict}\n\n{note}"
     return head + table(config, current, base, champ) + "\n", problems

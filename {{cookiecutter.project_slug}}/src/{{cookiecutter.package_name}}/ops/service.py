@@ -1,5 +1,11 @@
 """The BentoML service: typed requests (from mlops.yaml) in, predictions of the registered model out.
 
+The model is the stored one the bento argument `model` names: `mlops build` records it in the bento
+(a bento always serves the model it was built with), `mlops serve` / `mlops smoke` pass it for the
+project's code; both resolve it from the registry (an alias or a version), never `<name>:latest`.
+Every answer carries a request id (the client's X-Request-ID, else a new one), in the body and the
+X-Request-ID header; sampled requests are captured for monitoring (monitoring/capture.py).
+
 BentoML answers /livez, /readyz and /metrics itself; invalid requests get a 400 naming the field.
 """
 
@@ -11,6 +17,8 @@ import bentoml
 from pydantic import Field
 
 from .config import load_config
+from .errors import MlopsError
+from .monitoring.capture import REQUEST_ID_HEADER, capture_writer, request_id
 from .schema import row_model, to_frame
 
 CONFIG = load_config()
@@ -18,6 +26,19 @@ Row = row_model(CONFIG)
 Rows = Annotated[list[Row], Field(min_length=1, max_length=CONFIG.serving.max_batch_size)]
 # Latency buckets fine enough for canary gates (BentoML's default ones are coarse).
 _BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0]
+MODEL_ARG = "model"  # as ops/bento.py sets it
+
+
+def served_model() -> str:
+    """The model tag of the bento argument; an error outside a bento built by `mlops build`."""
+    tag = getattr(bentoml.use_arguments(), MODEL_ARG, None) or ""
+    if tag.partition(":")[2] in ("", "latest"):  # no version: BentoML would take the newest one
+        raise MlopsError(
+            f"no registered model to serve (bento argument {MODEL_ARG}={tag!r}): serve through `mlops serve` "
+            f"or `mlops build` (they resolve the registry alias), or pass `--arg {MODEL_ARG}=<name>:<version>` "
+            "with a model of the BentoML store"
+        )
+    return tag
 
 
 @bentoml.service(
@@ -27,12 +48,24 @@ _BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.
     metrics={"enabled": True, "duration": {"buckets": _BUCKETS}},
 )
 class Model:
-    bento_model = bentoml.models.BentoModel(f"{CONFIG.project.model_name}:latest")
+    bento_model = bentoml.models.BentoModel(served_model())
 
     def __init__(self) -> None:
         self.model = bentoml.mlflow.load_model(self.bento_model)
+        self.tag = str(self.bento_model.tag)
+        self.capture = capture_writer(CONFIG, self.bento_model.info.labels.get("registry_version", ""))
 
     @bentoml.api
-    def predict(self, rows: Rows) -> dict:
+    def predict(self, rows: Rows, ctx: bentoml.Context) -> dict:
+        request = request_id(ctx.request.headers)
         predictions = self.model.predict(to_frame(CONFIG, rows))
-        return {"predictions": predictions.tolist(), "model": str(self.bento_model.tag)}
+        answer = predictions.tolist()
+        if self.capture is not None:
+            self.capture.record(request, rows, answer)
+        ctx.response.headers[REQUEST_ID_HEADER] = request
+        return {"predictions": answer, "model": self.tag, "request_id": request}
+
+    @bentoml.on_shutdown
+    def flush_capture(self) -> None:
+        if self.capture is not None:
+            self.capture.close()

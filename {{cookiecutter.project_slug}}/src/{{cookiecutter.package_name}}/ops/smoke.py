@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Sequence
 
 import bentoml
 import pandas as pd
 
 from .config import Config
+from .monitoring.capture import SAMPLE_ENV
 
 
 def free_port() -> int:
@@ -24,14 +27,16 @@ def sample_request(config: Config, frame: pd.DataFrame, rows: int = 2) -> list[d
     return sample.astype(object).where(sample.notna(), None).to_dict(orient="records")
 
 
-def smoke(servable: str, rows: list[dict], timeout: float = 120) -> dict:
-    """Start `servable` (a service path or a bento tag), POST /predict once, stop the server."""
+def smoke(servable: str, rows: list[dict], timeout: float = 120, args: Sequence[str] = ()) -> dict:
+    """Start `servable` (a service path or a bento tag; `args` for `bentoml serve`, e.g. the model's
+    `--arg`), POST /predict once, stop the server."""
     port = free_port()
     executable = shutil.which("bentoml") or "bentoml"
     server = subprocess.Popen(
-        [executable, "serve", servable, "--host", "127.0.0.1", "--port", str(port)],
+        [executable, "serve", servable, "--host", "127.0.0.1", "--port", str(port), *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=os.environ | {SAMPLE_ENV: "0"},  # smoke rows are no traffic to monitor: nothing is captured
     )
     try:  # the client itself waits for /readyz (server_ready_timeout)
         with bentoml.SyncHTTPClient(f"http://127.0.0.1:{port}", server_ready_timeout=timeout) as client:

@@ -41,6 +41,12 @@ def fail(message: str, code: int = 2):
     raise typer.Exit(code) from None
 
 
+def notice(message: str) -> None:
+    """One line that needs no action; an annotation on the run's page in GitHub Actions."""
+    prefix = "::notice::" if os.environ.get("GITHUB_ACTIONS") else "notice: "
+    print(prefix + message)
+
+
 def config_at(path: Path) -> Config:
     with step(f"Reading {path}"):
         return load_config(path)

@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 
 from ..config import CONFIG_FILE, Config
+from ..state import state_path
 from .common import ConfigOption, app, config_at, err, fail, set_output, step, summary
 
 TargetOption = Annotated[str | None, typer.Option("--target", help="Deploy target (default: deploy.target)")]
-ROLLOUT_STATE = Path(".mlops/deploy/rollout.json")  # the last rollout, for `mlops status`
+ROLLOUT_STATE = state_path(".mlops/deploy/rollout.json")  # the last rollout, for `mlops status`
 
 
 def _target(cfg: Config, name: str | None):
@@ -147,7 +148,7 @@ def _rehearse(cfg: Config, release):
     from ..smoke import free_port
 
     local = cfg.model_copy(update={"deploy": cfg.deploy.model_copy(update={"local": LocalSettings(port=free_port())})})
-    chosen = LocalTarget(local, state_dir=Path(".mlops/deploy/rehearsal"))
+    chosen = LocalTarget(local, state_dir=Path(".mlops/deploy/rehearsal"), capture=False)
     rows = _sample_rows(cfg)
     try:
         champion = version_by_alias(cfg, cfg.registry.champion_alias)

@@ -75,9 +75,9 @@ def evaluate(config: ConfigOption = CONFIG_FILE) -> None:
         X = features(cfg, test)
         scores = compute(cfg, model, X, test[cfg.data.target.column])
         write(scores)
-    with step(f"Logging the run to {cfg.registry.tracking_uri}"):
-        from ..tracking import log_run
+    from ..tracking import log_run, shown, tracking_uri  # mlflow: seconds to import, after the spinner
 
+    with step(f"Logging the run to {shown(tracking_uri(cfg))}"):
         run_id = log_run(cfg, model, scores, X.head(5), tags(cfg, MODEL))
     print(json.dumps(scores), f"(MLflow run {run_id})")
 

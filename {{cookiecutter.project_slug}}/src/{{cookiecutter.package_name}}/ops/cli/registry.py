@@ -37,13 +37,15 @@ def promote(
 
 @app.command()
 def build(
-    alias: Annotated[str, typer.Option(help="Registry alias of the model to ship")] = "challenger",
+    alias: Annotated[str | None, typer.Option(help="Registry alias of the model (default: the challenger)")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="Registry version (instead of the alias)")] = None,
     config: ConfigOption = CONFIG_FILE,
 ) -> None:
-    """Import the registered model into the BentoML store and build the bento (offline)."""
+    """Import the registered model into the BentoML store and build the bento (offline) that serves it."""
     from ..bento import build as run
 
     cfg = config_at(config)
-    with step(f"Building a bento of {cfg.project.model_name}@{alias}"):
-        model, bento = run(cfg, alias)
+    alias = alias or cfg.registry.challenger_alias
+    with step(f"Building a bento of {cfg.project.model_name}@{alias}" if not version else f"Building {version}"):
+        model, bento = run(cfg, alias, version)
     print(f"built bento {bento.tag} with model {model.tag}")

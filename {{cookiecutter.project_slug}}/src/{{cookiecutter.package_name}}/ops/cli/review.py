@@ -55,11 +55,18 @@ def comment(
     marker: Annotated[str, typer.Option(help="Identifies the comment to update")] = "mlops-metrics",
 ) -> None:
     """Create or update this PR's one comment with `marker` (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL)."""
-    from ..gitops import GitHub
+    from ..gitops import GitHub, has_token
 
+    if not has_token():
+        return _skip(f"the comment on PR #{pr}")
     with step(f"Commenting on PR #{pr}"):
         result = GitHub.from_env().upsert_comment(pr, body, marker)
     print(f"{result['action']} comment {result['html_url']}")
+
+
+def _skip(what: str) -> None:
+    """Without a token (a local run under act) GitHub's steps are skipped with one line, not failed."""
+    err.print(f"[yellow]skipped:[/yellow] {what}: GITHUB_TOKEN is not set (nor GH_TOKEN)", highlight=False)
 
 
 def _retraining_set(cfg: Config) -> list[str]:
@@ -77,10 +84,12 @@ def propose(
     config: ConfigOption = CONFIG_FILE,
 ) -> None:
     """Commit PATHS to a branch, push it and open (or update) the one PR of that prefix."""
-    from ..gitops import GitHub
+    from ..gitops import GitHub, has_token
     from ..propose import propose as run
 
     cfg = config_at(config)
+    if not has_token():
+        return _skip(f"the {prefix!r} pull request (its files stay changed in this checkout)")
     with step("Proposing the change"):
         body = "\n\n".join(part.read_text() for part in body_file)
         result = run(GitHub.from_env(), paths or _retraining_set(cfg), cfg.project.default_branch, prefix, title, body)

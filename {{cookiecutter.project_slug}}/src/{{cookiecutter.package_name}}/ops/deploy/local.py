@@ -28,6 +28,8 @@ import psutil  # a dependency of BentoML
 
 from ..config import Config
 from ..config import LocalTarget as LocalSettings
+from ..monitoring.capture import SAMPLE_ENV
+from ..state import STATE_ROOT_ENV, state_path
 from .policy import histogram_quantile
 from .target import Observation, Release, State, TargetError, Window
 
@@ -216,11 +218,11 @@ class LocalTarget:
 
     name = "local"
 
-    def __init__(self, config: Config, state_dir: Path | None = None) -> None:
+    def __init__(self, config: Config, state_dir: Path | None = None, capture: bool = True) -> None:
         self.port = (config.deploy.local or LocalSettings()).port
-        # MLOPS_LOCAL_STATE: `make act-cd` points act's copy of the project back at the project's own
-        # state, so `make status` / `make undeploy` manage what the workflow deployed.
-        self.state_dir = Path(state_dir or os.environ.get("MLOPS_LOCAL_STATE") or ".mlops/deploy/local").absolute()
+        self.capture = capture  # False for rehearsals: their traffic is not production's
+        # Under the state root: `make status` / `make undeploy` manage what `make act-cd` deployed.
+        self.state_dir = Path(state_dir) if state_dir else state_path(".mlops/deploy/local")
         self.state_file = self.state_dir / "state.json"
         self.socket = self.state_dir / "haproxy.sock"
         self.url = f"http://127.0.0.1:{self.port}"
@@ -430,7 +432,10 @@ class LocalTarget:
         for name in ("bentos", "models"):
             (home / name).symlink_to(store / name, target_is_directory=True)
         env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
-        env.update(BENTOML_HOME=str(home), BENTOML_DO_NOT_TRACK="True")
+        # The server runs in its own home: relative state (the request log) stays the project's.
+        env.update(BENTOML_HOME=str(home), BENTOML_DO_NOT_TRACK="True", **{STATE_ROOT_ENV: str(state_path("."))})
+        if not self.capture:
+            env[SAMPLE_ENV] = "0"
         cmd = [_bentoml(), "serve", release.bento, "--host", "127.0.0.1", "--port", str(port)]
         pid, started = _spawn(cmd, home / "serve.log", cwd=home, env=env)
         return {

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..config import Config
-from ..gitops import GitHub, run_url
+from ..gitops import GitHub, has_token, run_url
 from ..lineage import git_commit
 from .controller import Result
 from .target import Release
@@ -23,7 +23,7 @@ class Record:
 
     def __init__(self, config: Config, release: Release, target: str, path: Path = RECORD) -> None:
         self.config, self.release, self.target, self.path = config, release, target, path
-        self.github = GitHub.from_env() if os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN") else None
+        self.github = GitHub.from_env() if has_token() else None
         self.deployment: dict | None = None
         self.started = time.time()
         self.ref = os.environ.get("GITHUB_SHA") or git_commit()
