@@ -1,13 +1,15 @@
 """Benchmark of request capture: serving throughput with every request captured (monitoring.capture
 sample 1.0, the default) against capture off (MLOPS_CAPTURE_SAMPLE=0), paired in the same run.
 
-The same bento (`mlops build` of the test bentos' project) serves twice at once, each server with a home
-and a state root of its own (its sink: <state root>/.mlops/capture, flush_seconds 10, max_rows_per_file
-10000, the defaults). `wrk -t2 -c8 -d10s --latency` POSTs one row (or --rows rows):
+The same bento (`mlops build` of the test bentos' project) serves three times at once: capture on,
+capture off, and a second capture-off server (the control), each with a home and a state root of its
+own (its sink: <state root>/.mlops/capture, flush_seconds 10, max_rows_per_file 10000, the defaults).
+`wrk -t2 -c8 -d10s --latency` POSTs one row (or --rows rows):
 1. to one server at a time, on/off then off/on from run to run (an idle server costs next to nothing),
    after a warm-up run of each: each server's own throughput;
-2. to both at once, `--runs` times: the machine's other load hits both alike, so the ratio of the two
-   is the steadier figure on a shared machine.
+2. to on and off at once, `--runs` times: the machine's other load hits both alike, so the ratio of
+   the two is the steadier figure on a shared machine; then control and off at once (an A/A pair),
+   which shows the noise of that ratio.
 Plus CPU per request in one process (no server, 5,000 requests): capture (enqueue + the writer thread
 until every row is written) against the model's own predict. Goal: capture costs under 5 % of
 requests/s. After the servers stop (their shutdown hook flushes), the rows in the sink are counted
@@ -15,7 +17,7 @@ against the requests wrk counted.
 
 Run:  .venv/bin/python bench/capture.py [--runs 5] [--rows 1] [--keep] [--project DIR]
 Builds the test bentos (tests/bentos.py, ~3 min) in a temporary directory, or reuses DIR (kept by
---keep here or by bench/deploy.py: it holds bentos.json); then ~3.5 min for 5 runs. Prints a markdown
+--keep here or by bench/deploy.py: it holds bentos.json); then ~6 min for 5 runs. Prints a markdown
 table and writes it to bench/results/capture.md. Loopback only; every server it starts is stopped.
 """
 
@@ -31,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -42,7 +45,11 @@ from helpers import package_of
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "capture.md"
 WRK_SECONDS = 10  # deploy.WRK runs -d10s
-SIDES = ("on", "off")
+# MLOPS_CAPTURE_SAMPLE of each server (None: mlops.yaml's, 1.0); "control" is a second capture-off
+# server: control vs off, loaded at once, is an A/A pair that shows the noise of the figures.
+SERVERS = {"on": None, "off": "0", "control": "0"}
+ALONE = ("on", "off")
+AT_ONCE = (("on", "off"), ("control", "off"))
 IN_PROCESS_REQUESTS = 5000
 # In the project's venv: CPU per request of the model's predict (the baseline) and of capture (enqueue
 # in the request thread + the writer thread's work, until close() has written every row).
@@ -56,15 +63,16 @@ bento, sink, row, count, requests = sys.argv[1], sys.argv[2], json.loads(sys.arg
 config = load_config()
 capture = config.monitoring.capture.model_copy(update={{"sink": sink}})
 config = config.model_copy(update={{"monitoring": config.monitoring.model_copy(update={{"capture": capture}})}})
-rows = [row_model(config)(**row)] * count
+Row = row_model(config)
+batches = [[Row(**row) for _ in range(count)] for _ in range(requests)]  # new objects, as requests bring
 model = bentoml.mlflow.load_model(bentoml.models.get(bentoml.bentos.get(bento).info.labels["model"]))
 start = time.process_time()
-for _ in range(requests):
+for rows in batches:
     model.predict(to_frame(config, rows)).tolist()
 predict = (time.process_time() - start) / requests
 writer = CaptureWriter(config, "1")
 start, wall = time.process_time(), time.perf_counter()
-for n in range(requests):
+for n, rows in enumerate(batches):
     writer.record(str(n), rows, [0] * count)
 enqueue = (time.perf_counter() - wall) / requests
 writer.close()
@@ -88,38 +96,36 @@ def captured_rows(state: Path) -> tuple[int, int]:
     return sum(pq.read_metadata(path).num_rows for path in paths), len(paths)
 
 
+def at_once(ports: dict[str, int], script: Path, sides: tuple[str, ...]) -> dict[str, dict]:
+    """wrk against each of `sides` at the same time."""
+    with ThreadPoolExecutor(len(sides)) as pool:
+        results = pool.map(lambda side: wrk(f"http://127.0.0.1:{ports[side]}/predict", script), sides)
+        return dict(zip(sides, results, strict=True))
+
+
 def measure(bentos, work: Path, script: Path, runs: int) -> tuple[dict[str, list[dict]], dict[str, Path]]:
-    states = {side: work / f"state-{side}" for side in SIDES}
-    for state in states.values():
-        shutil.rmtree(state, ignore_errors=True)
-    found: dict[str, list[dict]] = {key: [] for side in SIDES for key in (side, f"warm-{side}", f"together-{side}")}
+    states = {side: work / f"state-{side}" for side in SERVERS}
+    found: dict[str, list[dict]] = defaultdict(list)
     with contextlib.ExitStack() as stack:
         ports = {}
-        for side in SIDES:
+        for side, sample in SERVERS.items():
+            shutil.rmtree(states[side], ignore_errors=True)
             env = {**bentos.env, "MLOPS_STATE_ROOT": str(states[side])}
-            if side == "off":
-                env["MLOPS_CAPTURE_SAMPLE"] = "0"
-            ports[side] = stack.enter_context(
-                bentoml_serve(replace(bentos, env=env), bentos.good, work / f"home-{side}")
-            )
-        for side in SIDES:  # warm-up, not counted (its rows are: they are in the sink)
+            env |= {"MLOPS_CAPTURE_SAMPLE": sample} if sample else {}
+            server = bentoml_serve(replace(bentos, env=env), bentos.good, work / f"home-{side}")
+            ports[side] = stack.enter_context(server)
+        for side in SERVERS:  # warm-up, not counted (its rows are: they are in the sink)
             found[f"warm-{side}"].append(wrk(f"http://127.0.0.1:{ports[side]}/predict", script))
         for run in range(runs):
-            for side in SIDES if run % 2 == 0 else SIDES[::-1]:
+            for side in ALONE if run % 2 == 0 else ALONE[::-1]:
                 found[side].append(wrk(f"http://127.0.0.1:{ports[side]}/predict", script))
-                log(f"run {run + 1} capture {side}: {found[side][-1]}")
-        for run in range(runs):  # both loaded at once: the machine's other load hits both alike
-            with ThreadPoolExecutor(len(SIDES)) as pool:
-                both = dict(
-                    zip(
-                        SIDES,
-                        pool.map(lambda side: wrk(f"http://127.0.0.1:{ports[side]}/predict", script), SIDES),
-                        strict=True,
-                    )
-                )
-            for side in SIDES:
-                found[f"together-{side}"].append(both[side])
-            log(f"run {run + 1} both at once: {both}")
+                log(f"run {run + 1} capture {side}, alone: {found[side][-1]}")
+        for run in range(runs):
+            for pair in AT_ONCE:
+                results = at_once(ports, script, pair if run % 2 == 0 else pair[::-1])  # launch order alternates
+                for side, result in results.items():
+                    found[f"{'/'.join(pair)}:{side}"].append(result)
+                log(f"run {run + 1} {' and '.join(pair)} at once: {results}")
     return found, states
 
 
@@ -145,53 +151,61 @@ def cells(*values: str) -> str:
     return "| " + " | ".join(values) + " |"
 
 
+def ratios(found: dict, pair: tuple[str, str]) -> list[float]:
+    first, second = (found[f"{'/'.join(pair)}:{side}"] for side in pair)
+    return [a["rps"] / b["rps"] for a, b in zip(first, second, strict=True)]
+
+
+def listed(values: list[float], digits: int) -> str:
+    return f"{med(values):.{digits}f} ({', '.join(f'{v:.{digits}f}' for v in values)})"
+
+
 def report(found: dict, states: dict[str, Path], rows: int, cpu: dict) -> str:
     table = [cells("measure", "capture on (sample 1.0)", "capture off (sample 0)", "on / off"), "|---|---|---|---|"]
     for key, label, digits in (("rps", "requests/s", 0), ("p50", "p50 ms", 2), ("p99", "p99 ms", 2)):
-        on, off = ([r[key] for r in found[side]] for side in SIDES)
-        runs = {side: ", ".join(f"{r[key]:.{digits}f}" for r in found[side]) for side in SIDES}
-        ratio = f"{med(on) / med(off):.3f}x"
+        on, off = ([r[key] for r in found[side]] for side in ALONE)
         table.append(
-            cells(label, f"{med(on):.{digits}f} ({runs['on']})", f"{med(off):.{digits}f} ({runs['off']})", ratio)
+            cells(
+                f"{label}, one server loaded at a time",
+                listed(on, digits),
+                listed(off, digits),
+                f"{med(on) / med(off):.3f}x",
+            )
         )
-    together = {side: [r["rps"] for r in found[f"together-{side}"]] for side in SIDES}
-    same_time = [on / off for on, off in zip(together["on"], together["off"], strict=True)]
-    table.append(
-        cells(
-            "requests/s, both servers loaded at once",
-            f"{med(together['on']):.0f} ({', '.join(f'{v:.0f}' for v in together['on'])})",
-            f"{med(together['off']):.0f} ({', '.join(f'{v:.0f}' for v in together['off'])})",
-            f"median {med(same_time):.3f}x ({', '.join(f'{v:.3f}' for v in same_time)})",
-        )
-    )
-    pairs = [on["rps"] / off["rps"] for on, off in zip(found["on"], found["off"], strict=True)]
-    table.append(
-        cells(
-            "requests/s, per pair of adjacent runs",
-            "",
-            "",
-            f"median {med(pairs):.3f}x ({', '.join(f'{p:.3f}' for p in pairs)})",
-        )
+    (on_pair, control_pair), at_once_rps = (
+        AT_ONCE,
+        {side: [r["rps"] for r in found[f"on/off:{side}"]] for side in ALONE},
     )
     table.append(
         cells(
-            f"CPU per request, in process ({IN_PROCESS_REQUESTS} requests)",
-            f"capture: {cpu['capture'] * 1e6:.0f} us (of it enqueue, wall: {cpu['enqueue'] * 1e6:.1f} us)",
-            f"the model's predict: {cpu['predict'] * 1e6:.0f} us",
-            f"{cpu['capture'] / cpu['predict']:.3f}x",
+            "requests/s, both loaded at once",
+            listed(at_once_rps["on"], 0),
+            listed(at_once_rps["off"], 0),
+            f"median of the runs' ratios: {listed(ratios(found, on_pair), 3)}",
         )
     )
-    served = sum(r["rps"] * WRK_SECONDS for r in found["on"] + found["warm-on"] + found["together-on"])
+    control = ratios(found, control_pair)
+    table.append(cells("A/A control: a second capture-off server vs off, at once", "", "", listed(control, 3)))
+    table.append(
+        cells(
+            f"CPU per request in one process ({IN_PROCESS_REQUESTS:,} requests)",
+            f"capture {cpu['capture'] * 1e6:.0f} us (enqueue, wall: {cpu['enqueue'] * 1e6:.1f} us)",
+            f"the model's predict {cpu['predict'] * 1e6:.0f} us",
+            f"{cpu['capture'] / cpu['predict']:.4f}x",
+        )
+    )
+    served = sum(r["rps"] * WRK_SECONDS for key, results in found.items() if key.endswith("on") for r in results)
     (got, files), (none, _) = captured_rows(states["on"]), captured_rows(states["off"])
     errors = sum(r["errors"] for results in found.values() for r in results)
-    lost = 1 - med([r["rps"] for r in found["on"]]) / med([r["rps"] for r in found["off"]])
+    alone = 1 - med([r["rps"] for r in found["on"]]) / med([r["rps"] for r in found["off"]])
     return "\n".join(
         [
             *table,
             "",
             (
-                f"- {rows}-row requests; requests/s lost to capture: {lost:.1%} by the medians of the runs one at a"
-                f" time, {1 - med(same_time):.1%} by the median ratio of the runs at once (goal: under 5 %)."
+                f"- {rows}-row requests. Requests/s lost to capture: {alone:.1%} (medians, one server at a time),"
+                f" {1 - med(ratios(found, on_pair)):.1%} (median ratio, both at once); goal: under 5 %. The A/A"
+                f" control's ratios spread over {min(control):.3f}-{max(control):.3f}: differences within that are noise."
             ),
             (
                 f"- Rows captured by the capture-on server: {got:,} in {files} files, for ~{served * rows:,.0f} rows"

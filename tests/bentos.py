@@ -63,15 +63,15 @@ def bentos_for(project: Path, bentoml_home: Path) -> Bentos:
     version = re.search(r"version (\d+) is @challenger", registered.stdout)
     assert version, describe("mlops register", project, 0, registered.stdout, registered.stderr)
     built = run(["mlops", "build"], project, env=env, timeout=300)
-    good = re.search(r"built bento (\S+) with model", built.stdout)
+    good = re.search(r"built bento (\S+) with model (\S+)", built.stdout)
     assert good, describe("mlops build", project, 0, built.stdout, built.stderr)
-    tags = {name: _build_variant(project, env, name, edit, version[1]) for name, edit in VARIANTS.items()}
+    tags = {name: _build_variant(project, env, name, edit, version[1], good[2]) for name, edit in VARIANTS.items()}
     return Bentos(project, env, bentoml_home, good=good[1], version=version[1], **tags)
 
 
-def _build_variant(project: Path, env: dict[str, str], name: str, edit: str, version: str) -> str:
-    """`bentoml build` from a copy of the bento's sources with `edit` after the predict line, labelled
-    with the registry version it serves (as `mlops build` labels its bentos)."""
+def _build_variant(project: Path, env: dict[str, str], name: str, edit: str, version: str, model: str) -> str:
+    """`bentoml build` from a copy of the bento's sources with `edit` after the predict line, serving
+    `model` (the bento argument `mlops build` sets) and labelled with the registry version it serves."""
     copy = project.parent / f"variant-{name}"
     shutil.rmtree(copy, ignore_errors=True)
     copy.mkdir()
@@ -83,7 +83,8 @@ def _build_variant(project: Path, env: dict[str, str], name: str, edit: str, ver
     assert ANCHOR in text and FUTURE in text, f"{service} changed shape: the test bentos edit these lines:\n{ANCHOR}"
     service.write_text(text.replace(FUTURE, FUTURE + "import random\nimport time\n", 1).replace(ANCHOR, ANCHOR + edit))
     label = f"registry_version={version}"
-    built = run(["bentoml", "build", "--output", "tag", "--label", label], copy, env=env, timeout=300)
+    cmd = ["bentoml", "build", "--output", "tag", "--label", label, "--arg", f"model={model}"]
+    built = run(cmd, copy, env=env, timeout=300)
     tag = re.search(r"__tag__:(\S+)", built.stdout)
     assert tag, describe("bentoml build", copy, 0, built.stdout, built.stderr)
     return tag[1]

@@ -248,8 +248,9 @@ def test_served_predictions_equal_batch_predictions(project, server, bento, samp
     assert body["model"] == bento.model
 
 
-def test_mlops_serve_answers_with_the_latest_imported_model(project, bento, sample):
-    """`mlops serve` (the project's code, the store's latest model) on a free port, queried."""
+def test_mlops_serve_answers_with_the_challengers_model(project, bento, sample):
+    """`mlops serve` (the project's code, the model @challenger names, resolved from the registry) on
+    a free port, queried: the same model the bento of the challenger was built with."""
     port = free_port()
     cmd = ["uv", "run", "--no-sync", "mlops", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with serving(cmd, project.path, project.env, project.base / "mlops-serve.log", port) as url:

@@ -30,17 +30,18 @@ def capture(cfg: Config, request_id: str, at: datetime, rows: int = 2) -> None:
 
 
 def test_window_runs_from_the_last_check_and_at_most_window_hours_back(cfg):
-    assert bounds(cfg, None, NOW) == (NOW - timedelta(hours=168), NOW)
+    end = NOW - timedelta(seconds=2 * 10 + 5)  # rows written within 2 x flush_seconds + 5 s: next window
+    assert bounds(cfg, None, NOW) == (end - timedelta(hours=168), end)
     last = NOW - timedelta(hours=5)
-    assert bounds(cfg, last, NOW) == (last, NOW)
-    assert bounds(cfg, NOW - timedelta(days=30), NOW)[0] == NOW - timedelta(hours=168)
+    assert bounds(cfg, last, NOW) == (last, end)
+    assert bounds(cfg, NOW - timedelta(days=30), NOW)[0] == end - timedelta(hours=168)
 
 
 def test_captured_rows_are_read_across_day_partitions_and_cut_to_the_window(cfg):
     capture(cfg, "old", NOW - timedelta(days=9))
     capture(cfg, "monday", NOW - timedelta(days=1, hours=3))
     capture(cfg, "today", NOW - timedelta(minutes=1))
-    capture(cfg, "future", NOW + timedelta(minutes=1))
+    capture(cfg, "in flight", NOW - timedelta(seconds=5))
     window = load(cfg, *bounds(cfg, None, NOW))
     assert sorted(set(window.rows["request_id"])) == ["monday", "today"]
     assert window.labelled.empty

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from .config import load_config
 from .errors import MlopsError
-from .monitoring.capture import REQUEST_ID_HEADER, capture_writer, request_id
+from .monitoring.capture import REQUEST_ID_HEADER, capture_writer, request_id, synthetic
 from .schema import row_model, to_frame
 
 CONFIG = load_config()
@@ -60,7 +60,7 @@ class Model:
         request = request_id(ctx.request.headers)
         predictions = self.model.predict(to_frame(CONFIG, rows))
         answer = predictions.tolist()
-        if self.capture is not None:
+        if self.capture is not None and not synthetic(ctx.request.headers):
             self.capture.record(request, rows, answer)
         ctx.response.headers[REQUEST_ID_HEADER] = request
         return {"predictions": answer, "model": self.tag, "request_id": request}

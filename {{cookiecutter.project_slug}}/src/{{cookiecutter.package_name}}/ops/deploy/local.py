@@ -28,7 +28,7 @@ import psutil  # a dependency of BentoML
 
 from ..config import Config
 from ..config import LocalTarget as LocalSettings
-from ..monitoring.capture import SAMPLE_ENV
+from ..monitoring.capture import SAMPLE_ENV, SYNTHETIC_HEADER
 from ..state import STATE_ROOT_ENV, state_path
 from .policy import histogram_quantile
 from .target import Observation, Release, State, TargetError, Window
@@ -222,7 +222,7 @@ class LocalTarget:
         self.port = (config.deploy.local or LocalSettings()).port
         self.capture = capture  # False for rehearsals: their traffic is not production's
         # Under the state root: `make status` / `make undeploy` manage what `make act-cd` deployed.
-        self.state_dir = Path(state_dir) if state_dir else state_path(".mlops/deploy/local")
+        self.state_dir = Path(state_dir).absolute() if state_dir else state_path(".mlops/deploy/local")
         self.state_file = self.state_dir / "state.json"
         self.socket = self.state_dir / "haproxy.sock"
         self.url = f"http://127.0.0.1:{self.port}"
@@ -336,7 +336,8 @@ class LocalTarget:
         if not server:
             raise TargetError(f"local: no {side} server is deployed")
         try:
-            response = httpx.post(f"http://127.0.0.1:{server['port']}{ENDPOINT}", json={"rows": rows}, timeout=30)
+            url = f"http://127.0.0.1:{server['port']}{ENDPOINT}"
+            response = httpx.post(url, json={"rows": rows}, headers={SYNTHETIC_HEADER: "replay"}, timeout=30)
         except httpx.HTTPError as exc:
             raise TargetError(f"local: {side} ({server['bento']}) did not answer: {exc}") from None
         if response.status_code != 200:

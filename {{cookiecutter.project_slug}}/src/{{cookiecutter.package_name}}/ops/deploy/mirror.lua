@@ -44,7 +44,9 @@ end)
 local function replay(job)
   -- The candidate slot's current address: it follows `set server` from local.py.
   local addr = core.backends["model"].servers["candidate"]:get_addr()
-  local headers = {["content-type"] = {"application/json"}, ["content-length"] = {tostring(#job.body)}}
+  -- x-mlops-synthetic: the candidate answers the copy but does not capture it (stable captured it).
+  local headers = {["content-type"] = {"application/json"}, ["content-length"] = {tostring(#job.body)},
+                   ["x-mlops-synthetic"] = {"mirror"}}
   local res = core.httpclient():post{url = "http://" .. addr .. "/predict", body = job.body,
                                      headers = headers, timeout = TIMEOUT_MS}
   local theirs = res and res.status == 200 and predictions(res.body)

@@ -12,9 +12,9 @@ The request path only samples (per request: all its rows or none) and enqueues, 
 when the bounded queue is full the request is dropped and counted. One background thread per server
 process drains the queue every DRAIN_SECONDS and writes files: one as soon as `max_rows_per_file` rows
 are buffered, and one at least every `flush_seconds` while rows arrive; the service's shutdown hook
-writes the rest. A write
-that fails (sink unreachable, a package missing) logs a warning and drops its rows: capture never
-fails or slows a request.
+writes the rest. A write that fails (sink unreachable, a package missing) logs a warning and drops
+its rows: capture never fails or slows a request. MLOPS_CAPTURE_SAMPLE overrides `sample` for one
+server (`mlops smoke` sets 0).
 
 Why not `bentoml.monitor` (still current in BentoML 1.4): it writes JSON lines through `logging`
 handlers, synchronously in the request, to local files that stay open and are appended to (a reader
@@ -45,6 +45,9 @@ from .sink import Sink
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# Traffic the deploy controller makes itself (replayed reference rows, shadow copies for the
+# candidate): answered like any request, never captured, so CT's window holds only clients' requests.
+SYNTHETIC_HEADER = "X-Mlops-Synthetic"
 SAMPLE_ENV = "MLOPS_CAPTURE_SAMPLE"
 # Queued requests per server process: enough to ride out a slow PUT at a few hundred requests/s,
 # small enough to bound memory (each holds at most serving.max_batch_size rows).
@@ -54,6 +57,10 @@ SINK_PACKAGES = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "ab
 # The writer wakes this often and takes the whole queue at once: one wake-up per request would contend
 # for the GIL with the request threads (the queue holds QUEUE_SIZE, far more than DRAIN_SECONDS bring).
 DRAIN_SECONDS = 0.1
+
+
+def synthetic(headers: Mapping[str, str]) -> bool:
+    return bool(headers.get(SYNTHETIC_HEADER))
 
 
 def request_id(headers: Mapping[str, str]) -> str:

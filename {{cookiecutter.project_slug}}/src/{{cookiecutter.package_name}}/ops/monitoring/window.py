@@ -1,7 +1,8 @@
 """CT's current window: the requests the service captured since the last check, with their labels.
 
 The window runs from the end of the last recorded check (at most `monitoring.window_hours` back) to
-now. `data.current`, when set, names a window file instead (e.g. an export from a warehouse).
+now, less the time a captured row may still be on its way to the sink. `data.current`, when set,
+names a window file instead (e.g. an export from a warehouse).
 """
 
 from __future__ import annotations
@@ -30,9 +31,16 @@ class Window:
         return f"{self.source} from {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC"
 
 
+def in_flight(config: Config) -> timedelta:
+    """How long a captured row may take to reach the sink (a file every flush_seconds, plus the write)."""
+    return timedelta(seconds=2 * config.monitoring.capture.flush_seconds + 5)
+
+
 def bounds(config: Config, last_end: datetime | None, now: datetime) -> tuple[datetime, datetime]:
-    earliest = now - timedelta(hours=config.monitoring.window_hours)
-    return (max(earliest, last_end) if last_end else earliest), now
+    """From the last check's end to shortly before now: rows still in flight belong to the next window."""
+    end = now - in_flight(config)
+    earliest = end - timedelta(hours=config.monitoring.window_hours)
+    return (max(earliest, last_end) if last_end else earliest), end
 
 
 def _days(start: datetime, end: datetime) -> list[str]:
