@@ -20,6 +20,24 @@ from pathlib import Path
 import pytest
 from helpers import bake as bake_into
 
+# Longest first: `--dist loadfile` hands modules to idle workers in collection order, so the long
+# act and deploy modules start at once instead of queueing behind quick ones at the end.
+SLOWEST_FIRST = (
+    "test_workflows.py",
+    "test_projects.py",
+    "test_first_day.py",
+    "test_deploy.py",
+    "test_e2e.py",
+    "test_team_mode.py",
+    "test_capture.py",
+    "test_local_target.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: index for index, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: module order kept
+
 
 @pytest.fixture(scope="session")
 def bake(tmp_path_factory) -> Callable[..., Path]:

@@ -241,10 +241,12 @@ def test_ci_on_a_push_to_main_runs_the_pipeline_and_calls_no_api(world, github):
 
 @pytest.fixture(scope="module")
 def service(world):
-    """The model served from the project as a user serves it (`make loop`, then `mlops serve`); its
-    request log is the project's .mlops/capture, the sink CT reads."""
+    """The model served from the project as a user serves it (`make repro`, `mlops register`, then
+    `mlops serve`: the challenger from the registry); its request log is the project's
+    .mlops/capture, the sink CT reads."""
     project, env = world["project"], world["env"]
-    run(["make", "loop"], project, env)
+    run(["make", "repro"], project, env)
+    project_mlops(world, "register")
     port = free_port()
     log = (world["root"] / "serve.log").open("w")
     proc = subprocess.Popen(
@@ -311,47 +313,49 @@ def test_ct_on_served_requests_without_drift_opens_nothing(world, github, servic
     assert json.loads(check.read_text())["reasons"] == []
 
 
-def test_ct_on_drifted_served_requests_opens_one_pr_then_updates_it(world, github, service):
+def test_ct_on_drifted_served_requests_updates_the_open_retraining_pr(world, github, service):
+    """Drifted inputs with their labels, and a retraining PR already open from an older week: its
+    branch is force-pushed from main with the labelled rows added, the PR updated, none opened."""
+    older = "retrain/2020-01-06"
+    checkout(world, older, new=True)
+    (world["project"] / "README.md").write_text("an older retraining\n")
+    run([*world["git"], "commit", "-qam", "Older retraining"], world["project"])
+    run(["git", "push", "-qf", "origin", older], world["project"])
+    seeded = github.seed_pull(older, "main", title="Retrain on recent labelled data", body="old metrics")
+    old_sha = remote_branches(world)[older]
+    checkout(world, "main")
     serve_traffic(world, service, shift=1.0)
-    main = remote_branches(world)["main"]
 
-    result = act(world, github, "workflow_dispatch", "ct.yml")
+    result = act(world, github, "schedule", "ct.yml")
     assert result.ok("drift", "retrain"), str(result)
-    (created,) = github.calls("POST", r"/pulls$")
-    assert created.status == 201, created
-    branch = created.body["head"]
-    assert branch == f"retrain/{datetime.now(UTC):%Y-%m-%d}" and created.body["base"] == "main"
-    body = created.body["body"]
+    assert github.calls("POST", r"/pulls$") == []  # no second PR
+    (patched,) = github.calls("PATCH", r"/pulls/\d+$")
+    assert patched.path.endswith(f"/pulls/{seeded['number']}") and patched.status == 200
+    body = patched.body["body"]
     assert "Drift detected" in body and "violation: data drift" in body and "drift-report" in body
     assert f"champion's **roc_auc** on {ROWS} labelled rows" in body and "**roc_auc**" in body.split("Model metrics")[1]
+    assert github.pulls[seeded["number"]]["body"] == body
+
     pushed = remote_branches(world, "retrain/")
-    assert list(pushed) == [branch]
-    files = run(["git", "-C", str(world["bare"]), "show", "--stat", "--format=%P %s", branch], world["root"])
+    assert list(pushed) == [older]  # the open PR's branch, not a new dated one
+    assert pushed[older] != old_sha and not is_ancestor(world, old_sha, pushed[older])  # force-pushed
+    main = remote_branches(world)["main"]
+    files = run(["git", "-C", str(world["bare"]), "show", "--stat", "--format=%P %s", older], world["root"])
     assert files.startswith(f"{main} Retrain on recent labelled data")
     assert "data/raw.csv" in files and "dvc.lock" in files and "metrics.json" in files
-    raw = run(["git", "-C", str(world["bare"]), "show", f"{branch}:data/raw.csv"], world["root"])
+    raw = run(["git", "-C", str(world["bare"]), "show", f"{older}:data/raw.csv"], world["root"])
     assert len(raw.splitlines()) == 1 + 569 + ROWS  # the labelled window was added to the data
-
-    # A week later: drifted again. The open PR's branch is force-pushed and the PR updated, not doubled.
-    serve_traffic(world, service, shift=1.5)
-    again = act(world, github, "schedule", "ct.yml")
-    assert again.ok("drift", "retrain"), str(again)
-    assert len(github.calls("POST", r"/pulls$")) == 1
-    (patched,) = github.calls("PATCH", r"/pulls/\d+$")
-    (pull,) = github.pulls.values()
-    assert patched.path.endswith(f"/pulls/{pull['number']}") and patched.status == 200
-    repushed = remote_branches(world, "retrain/")
-    assert list(repushed) == [branch] and repushed[branch] != pushed[branch]
-    assert not is_ancestor(world, pushed[branch], repushed[branch])  # force-pushed from main
-    assert pull["head"]["sha"] == repushed[branch] and pull["state"] == "open"
+    assert github.pulls[seeded["number"]]["head"]["sha"] == pushed[older]
 
 
 def test_ct_opens_one_pr_on_concept_drift_alone(world, github, service):
     """Inputs as in training, labels reversed: no data drift, the champion's metric collapses."""
     serve_traffic(world, service, shift=0.0, flip=True)
-    result = act(world, github, "schedule", "ct.yml")
+    result = act(world, github, "workflow_dispatch", "ct.yml")
     assert result.ok("drift", "retrain"), str(result)
     (created,) = github.calls("POST", r"/pulls$")
+    assert created.status == 201 and created.body["head"] == f"retrain/{datetime.now(UTC):%Y-%m-%d}"
+    assert list(remote_branches(world, "retrain/")) == [created.body["head"]]
     body = created.body["body"]
     assert "No dataset drift" in body and "violation: data drift" not in body
     assert "violation: roc_auc" in body and "below min_metric 0.95" in body
