@@ -23,7 +23,7 @@ demo: .venv/.synced  ## bake the default project into $(DEMO_DIR)/ and run its l
 	  $(MAKE) setup loop
 
 test: .venv/.synced  ## the template's tests (bakes every option, runs each project's checks)
-	.venv/bin/pytest tests -n 2 --dist loadfile --durations=15
+	.venv/bin/pytest tests -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 lint: .venv/.synced  ## ruff on the template's own code
 	.venv/bin/ruff check tests local_extensions.py bench  # hooks/ hold Jinja: checked by baking

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from helpers import bake as bake_into
 
-# Longest first: `--dist loadfile` hands modules to idle workers in collection order, so the long
-# act and deploy modules start at once instead of queueing behind quick ones at the end.
+# Longest first: `--dist loadfile --no-loadscope-reorder` hands modules to idle workers in collection
+# order (xdist's default order is by test count), so the long act and deploy modules start at once
+# instead of queueing behind quick ones at the end.
 SLOWEST_FIRST = (
     "test_workflows.py",
     "test_projects.py",
