@@ -96,7 +96,7 @@ def main() -> None:
         )
     )
     server = HTTPServer(host="127.0.0.1", port=0)
-    GitHubStandIn(REPO, work).install(server)
+    GitHubStandIn(REPO, work, token=TOKEN).install(server)  # the strict stand-in checks the token
     server.start()
     act_env = env
     try:
