@@ -6,6 +6,7 @@ directory the caller owns (a tmp_path_factory directory in the fixtures).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -14,9 +15,11 @@ import shlex
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -250,3 +253,46 @@ def template_leftovers(project: Path) -> list[str]:
                 if re.search(pattern, checked):
                     found.append(f"{relative}:{number}: {what}: {line.strip()[:120]}")
     return found
+
+
+READY_TIMEOUT = 120  # seconds for `bentoml serve` to answer /readyz (~5-15 s here)
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """Stop the server and its workers (its own process group, started by the fixture)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def serving(cmd: list, cwd: Path, env: dict[str, str], log_path: Path, port: int):
+    """Start `cmd` (a server on 127.0.0.1:port) in its own process group; yield its URL once
+    /readyz answers 200; stop it and its workers afterwards."""
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(c) for c in cmd], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"{cmd[0]} exited {proc.returncode} before /readyz:\n{_tail(log_path.read_bytes())}", pytrace=False
+                )
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"no /readyz 200 within {READY_TIMEOUT} s:\n{_tail(log_path.read_bytes())}", pytrace=False)
+            time.sleep(0.5)
+        yield url
+    finally:
+        stop_group(proc)

@@ -23,8 +23,7 @@ import pandas as pd
 import pytest
 import yaml
 from bentos import Bentos, project_copy, shared_bentos
-from helpers import describe, free_port, run
-from test_e2e import serving
+from helpers import describe, free_port, run, serving
 
 pytestmark = pytest.mark.slow
 

@@ -12,11 +12,8 @@ so any single test can also run alone (`pytest tests/test_e2e.py -k predictions`
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -26,12 +23,11 @@ import httpx
 import pandas as pd
 import pytest
 import yaml
-from helpers import describe, free_port, make_ready_project, project_env, run
+from helpers import describe, free_port, make_ready_project, project_env, run, serving
 
 pytestmark = pytest.mark.slow
 
 STAGES = ("prepare", "validate", "train", "evaluate")
-READY_TIMEOUT = 120  # seconds for `bentoml serve` to answer /readyz (~5-15 s here)
 
 
 @dataclass
@@ -165,48 +161,6 @@ def test_the_registry_holds_the_challenger_with_the_pipelines_lineage(project, b
     assert tags["git_commit"] == run(["git", "rev-parse", "HEAD"], project.path).stdout.strip()
     run_tags = state["versions"][bento.version]["run_tags"]
     assert {key: run_tags[key] for key in tags} == tags  # the version carries its run's lineage
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the server and its workers (its own process group, started by the fixture)."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
-def _log_tail(path: Path, lines: int = 60) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-@contextlib.contextmanager
-def serving(cmd: list, cwd: Path, env: dict[str, str], log_path: Path, port: int):
-    """Start `cmd` (a server on 127.0.0.1:port) in its own process group; yield its URL once
-    /readyz answers 200; stop it and its workers afterwards."""
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [str(c) for c in cmd], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"{cmd[0]} exited {proc.returncode} before /readyz:\n{_log_tail(log_path)}", pytrace=False)
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no /readyz 200 within {READY_TIMEOUT} s:\n{_log_tail(log_path)}", pytrace=False)
-            time.sleep(0.5)
-        yield url
-    finally:
-        _stop(proc)
 
 
 @pytest.fixture(scope="module")

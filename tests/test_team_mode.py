@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from helpers import VENV_BIN, describe, free_port, make_ready_project, project_env, run
+from helpers import VENV_BIN, describe, free_port, make_ready_project, project_env, run, stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +93,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
         yield Server(url, api)
         api.close()
     finally:
-        _stop(proc)
+        stop_group(proc)
 
 
 def _wait_healthy(proc: subprocess.Popen, url: str, log: Path) -> None:
@@ -109,17 +108,6 @@ def _wait_healthy(proc: subprocess.Popen, url: str, log: Path) -> None:
             pass
         time.sleep(0.5)
     pytest.fail(f"mlflow server not healthy after {STARTUP_TIMEOUT} s:\n{log.read_text()[-3000:]}", pytrace=False)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """The server and its workers (its own process group)."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,7 @@ requests the stand-in received. (tests/test_first_day.py runs `make act-ci`/`act
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ import pandas as pd
 import pytest
 import yaml
 from github_standin import GitHubStandIn
-from helpers import bake, free_port, make_setup, setup_env
+from helpers import bake, free_port, make_setup, serving, setup_env
 
 pytestmark = pytest.mark.slow
 
@@ -247,29 +245,9 @@ def service(world):
     project, env = world["project"], world["env"]
     run(["make", "repro"], project, env)
     project_mlops(world, "register")
-    port = free_port()
-    log = (world["root"] / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [str(project / ".venv/bin/mlops"), "serve", "--port", str(port)],
-        cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while not ready(url):
-            assert proc.poll() is None and time.monotonic() < deadline, (world["root"] / "serve.log").read_text()
-            time.sleep(0.5)
+    cmd = [project / ".venv/bin/mlops", "serve", "--port", str(port := free_port())]
+    with serving(cmd, project, env, world["root"] / "serve.log", port) as url:  # SIGTERM: capture flushes
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
-
-
-def ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def sink(world) -> Path:
