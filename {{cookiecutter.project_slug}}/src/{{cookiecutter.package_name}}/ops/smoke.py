@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ import pandas as pd
 
 from .config import Config
 from .monitoring.capture import SAMPLE_ENV
+from .tools import executable
 
 
 def free_port() -> int:
@@ -31,9 +31,9 @@ def smoke(servable: str, rows: list[dict], timeout: float = 120, args: Sequence[
     """Start `servable` (a service path or a bento tag; `args` for `bentoml serve`, e.g. the model's
     `--arg`), POST /predict once, stop the server."""
     port = free_port()
-    executable = shutil.which("bentoml") or "bentoml"
+    command = executable("bentoml")
     server = subprocess.Popen(
-        [executable, "serve", servable, "--host", "127.0.0.1", "--port", str(port), *args],
+        [command, "serve", servable, "--host", "127.0.0.1", "--port", str(port), *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=os.environ | {SAMPLE_ENV: "0"},  # smoke rows are no traffic to monitor: nothing is captured

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from typing import Annotated
 
 import typer
 
 from ..config import CONFIG_FILE, Config
+from ..tools import executable
 from .common import ConfigOption, app, config_at, fail, step
 
 BentoOption = Annotated[
@@ -45,8 +45,8 @@ def serve(
 ) -> None:
     """Serve the model over HTTP with BentoML (POST /predict, GET /readyz, GET /metrics)."""
     servable, args = served(config_at(config), bento, alias, version)
-    executable = shutil.which("bentoml") or "bentoml"
-    os.execv(executable, [executable, "serve", servable, "--host", host, "--port", str(port), *args])
+    command = executable("bentoml")
+    os.execv(command, [command, "serve", servable, "--host", host, "--port", str(port), *args])
 
 
 @app.command()

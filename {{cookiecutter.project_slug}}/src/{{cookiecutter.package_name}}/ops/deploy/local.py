@@ -17,7 +17,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from ..config import Config
 from ..config import LocalTarget as LocalSettings
 from ..monitoring.capture import SAMPLE_ENV, SYNTHETIC_HEADER
 from ..state import STATE_ROOT_ENV, state_path
+from ..tools import executable
 from .policy import histogram_quantile
 from .target import Observation, Release, State, TargetError, Window
 
@@ -437,7 +437,7 @@ class LocalTarget:
         env.update(BENTOML_HOME=str(home), BENTOML_DO_NOT_TRACK="True", **{STATE_ROOT_ENV: str(state_path("."))})
         if not self.capture:
             env[SAMPLE_ENV] = "0"
-        cmd = [_bentoml(), "serve", release.bento, "--host", "127.0.0.1", "--port", str(port)]
+        cmd = [executable("bentoml"), "serve", release.bento, "--host", "127.0.0.1", "--port", str(port)]
         pid, started = _spawn(cmd, home / "serve.log", cwd=home, env=env)
         return {
             "bento": release.bento,
@@ -577,9 +577,3 @@ def _percent(percent: int) -> int:
     if not 0 <= int(percent) <= 100:
         raise TargetError(f"local: a traffic share is 0-100 %, got {percent}")
     return int(percent)
-
-
-def _bentoml() -> str:
-    """The bentoml of this environment (the project's .venv), else the one on PATH."""
-    beside = Path(sys.executable).parent / "bentoml"
-    return str(beside) if beside.exists() else shutil.which("bentoml") or "bentoml"
