@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -218,8 +219,13 @@ def test_a_slow_candidate_shows_in_its_p95(target, bentos, rows, local):
     target.observe()
     statuses = traffic(target.url, rows, seconds=3)
     seen = target.observe()
+    if not seen.stable.requests:  # seen once in CI under full load, not reproduced: say so, measure again
+        warnings.warn(f"stable saw no request in a 3 s window at 50 %: {seen} {target.describe()}", stacklevel=1)
+        statuses += traffic(target.url, rows, seconds=3)
+        seen = target.observe()
     target.rollback()
     assert failures(statuses) == {}
+    assert seen.stable.requests and seen.candidate.requests, seen
     assert seen.candidate.p95_ms >= 300 and seen.candidate.p95_ms > seen.stable.p95_ms + 100, seen
 
 

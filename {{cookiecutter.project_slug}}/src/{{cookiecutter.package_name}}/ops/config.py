@@ -36,26 +36,59 @@ class Project(Strict):
     default_branch: str = Field("main", pattern=r"^[A-Za-z0-9._/-]+$", description="Branch CD ships from")
 
 
+ColumnType = Literal["numeric", "integer", "boolean", "categorical"]
+CodeKind = Literal["string", "integer", "boolean"]
+Value = bool | int | float | str  # bool first: YAML's true must not become 1
+_KIND_OF = {bool: "boolean", int: "integer", str: "string"}
+
+
 class Column(Strict):
-    type: Literal["numeric", "categorical"]
+    type: ColumnType = Field(
+        description="numeric: real numbers; integer: whole numbers; boolean: true/false; "
+        "categorical: codes (strings, integers or booleans, see codes)"
+    )
+    codes: CodeKind | None = Field(
+        None, description="categorical: kind of its codes (default: that of values, else string)"
+    )
     min: float | None = None
     max: float | None = None
-    values: list[str | int | float] | None = Field(None, description="Allowed values")
+    values: list[Value] | None = Field(None, description="Allowed values")
     max_missing_share: Share | None = Field(None, description="Overrides validation.max_missing_share")
 
     @model_validator(mode="after")
     def _coherent(self) -> Column:
-        if self.type == "categorical" and (self.min is not None or self.max is not None):
-            raise ValueError("min/max apply to numeric columns only")
+        if self.type not in ("numeric", "integer") and (self.min is not None or self.max is not None):
+            raise ValueError("min/max apply to numeric and integer columns only")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.codes is not None and self.type != "categorical":
+            raise ValueError("codes applies to categorical columns only")
+        if self.values is not None and (wrong := [v for v in self.values if not self.admits(v)]):
+            raise ValueError(f"values {wrong} are not {self.kind()} values")
         return self
+
+    def kind(self) -> str:
+        """What one value is: numeric, integer, boolean or string (a categorical's codes)."""
+        if self.type != "categorical":
+            return self.type
+        if self.codes is not None:
+            return self.codes
+        kinds = {_KIND_OF.get(type(v), "float") for v in self.values or ()}
+        return kinds.pop() if len(kinds) == 1 and kinds <= {"string", "integer", "boolean"} else "string"
+
+    def admits(self, value: object) -> bool:
+        kind = self.kind()
+        if kind == "numeric":
+            return isinstance(value, int | float) and not isinstance(value, bool)
+        return isinstance(value, {"integer": int, "boolean": bool, "string": str}[kind]) and (
+            kind == "boolean" or not isinstance(value, bool)
+        )
 
 
 class Target(Strict):
     column: str
     task: Literal["classification", "regression"]
-    values: list[str | int | float] | None = Field(None, description="Allowed labels (classification)")
+    values: list[Value] | None = Field(None, description="Allowed labels (classification)")
 
 
 class Data(Strict):
@@ -75,8 +108,12 @@ class Data(Strict):
             raise ValueError(f"target column {self.target.column!r} is also listed in columns")
         return self
 
-    def names(self, kind: str) -> list[str]:
-        return [name for name, col in self.columns.items() if col.type == kind]
+    def names(self, *types: str) -> list[str]:
+        return [name for name, col in self.columns.items() if col.type in types]
+
+    def numeric_inputs(self) -> list[str]:
+        """Columns the model sees as numbers (booleans as 0/1); the rest are categorical."""
+        return self.names("numeric", "integer", "boolean")
 
 
 class Validation(Strict):
@@ -274,6 +311,24 @@ class Monitoring(Strict):
         return expr
 
 
+class Batch(Strict):
+    """`mlops predict` on a schedule (.github/workflows/batch.yml) and its defaults by hand."""
+
+    schedule: str = Field("0 5 * * *", description="Cron (UTC) of the batch workflow; `mlops sync` copies it there")
+    input: str | None = Field(
+        None, description="CSV or Parquet to score, a path or URI (s3://, gs://, az://); None: data.source"
+    )
+    output: str = Field("predictions/batch.parquet", description="Where predictions go (.csv or .parquet, path or URI)")
+    alias: Name | None = Field(None, description="Registry alias of the model; None: registry.champion_alias")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, expr: str) -> str:
+        if problem := cron_error(expr):
+            raise ValueError(f"not a cron expression: {problem}")
+        return expr
+
+
 class Config(Strict):
     """Root of mlops.yaml."""
 
@@ -285,6 +340,7 @@ class Config(Strict):
     serving: Serving = Serving()
     deploy: Deploy
     monitoring: Monitoring
+    batch: Batch = Batch()
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> Config:

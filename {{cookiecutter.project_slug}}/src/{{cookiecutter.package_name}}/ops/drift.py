@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Config
-from .data import DataError
+from .data import DataError, features
 
 SHOWN_COLUMNS = 15
 # Methods defined for one column type only; the other type keeps Evidently's automatic choice.
@@ -126,8 +126,10 @@ def check(
     sources = sources or (config.data.reference, config.data.current)
     for frame, source in zip((reference, current), sources, strict=True):
         _require_columns(config, frame, source)
-    rng, names = np.random.default_rng(config.data.seed), list(config.data.columns)
-    ref, cur = (_sample(frame, config.monitoring.drift.sample_size, rng)[names] for frame in (reference, current))
+    rng, size = np.random.default_rng(config.data.seed), config.monitoring.drift.sample_size
+    # Both sides as the model takes them (data.features): 2019 in a request and 2019.0 in a file agree.
+    sides = zip((reference, current), sources, strict=True)
+    ref, cur = (features(config, _sample(frame, size, rng), source) for frame, source in sides)
     share, columns, snapshot = _run(config, ref, cur)
     drift_share = config.monitoring.drift.drift_share
     return DriftResult(
@@ -146,7 +148,8 @@ def _run(config: Config, ref: pd.DataFrame, cur: pd.DataFrame) -> tuple[float, l
     from evidently import DataDefinition, Dataset, Report
 
     definition = DataDefinition(
-        numerical_columns=config.data.names("numeric"), categorical_columns=config.data.names("categorical")
+        numerical_columns=config.data.names("numeric", "integer"),
+        categorical_columns=config.data.names("categorical", "boolean"),
     )
     snapshot = Report([_preset(config, list(ref.columns))], include_tests=True).run(
         reference_data=Dataset.from_pandas(ref, data_definition=definition),

@@ -19,16 +19,21 @@ class TrainingError(MlopsError):
     """The estimator could not be built or fitted; str() names the config field."""
 
 
-def fit(config: Config) -> Pipeline:
-    train = read_table(TRAIN)
+def build(config: Config) -> Pipeline:
+    """model/train.py's pipeline with training.params, unfitted."""
     data = config.data
     try:
-        pipeline = build_pipeline(
-            data.target.task, dict(config.training.params), data.names("numeric"), data.names("categorical")
+        return build_pipeline(
+            data.target.task, dict(config.training.params), data.numeric_inputs(), data.names("categorical")
         )
     except TypeError as exc:
         raise TrainingError(f"mlops.yaml training.params: not accepted by the estimator: {exc}") from None
-    pipeline.fit(features(config, train), train[data.target.column])
+
+
+def fit(config: Config) -> Pipeline:
+    train = read_table(TRAIN)
+    pipeline = build(config)
+    pipeline.fit(features(config, train), train[config.data.target.column])
     return pipeline
 
 

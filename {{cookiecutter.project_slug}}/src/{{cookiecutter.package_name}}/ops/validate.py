@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
@@ -22,16 +24,34 @@ def _missing_share_check(limit: float) -> pa.Check:
     )
 
 
+def _whole(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_) and float(value).is_integer()
+
+
+def _true_or_false(value) -> bool:
+    return isinstance(value, bool | np.bool_) or (isinstance(value, numbers.Real) and value in (0, 1))
+
+
+# Per kind of value (Column.kind()): pandas dtype to coerce to, and the rule each value must meet.
+_KIND_RULES = {
+    "numeric": (float, None),
+    "integer": (float, pa.Check(_whole, element_wise=True, name="whole numbers")),
+    "boolean": (None, pa.Check(_true_or_false, element_wise=True, name="true or false")),
+    "string": (None, None),  # codes of any kind are read as text (data.features)
+}
+
+
 def _column(col: Column, default_missing: float) -> pa.Column:
     checks = [_missing_share_check(col.max_missing_share if col.max_missing_share is not None else default_missing)]
+    dtype, rule = _KIND_RULES[col.kind()]
+    checks += [rule] if rule is not None else []
     if col.min is not None:
         checks.append(pa.Check.ge(col.min))
     if col.max is not None:
         checks.append(pa.Check.le(col.max))
     if col.values is not None:
         checks.append(pa.Check.isin(col.values))
-    dtype = float if col.type == "numeric" else object
-    return pa.Column(dtype, checks, nullable=True, coerce=col.type == "numeric", required=True)
+    return pa.Column(dtype, checks, nullable=True, coerce=dtype is not None, required=True)
 
 
 def build_schema(config: Config) -> pa.DataFrameSchema:

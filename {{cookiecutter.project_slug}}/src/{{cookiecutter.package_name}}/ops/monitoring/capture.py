@@ -68,6 +68,10 @@ def request_id(headers: Mapping[str, str]) -> str:
     return headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
 
 
+# A feature's Arrow type by its kind of value (Column.kind()): what the request schema let through.
+_ARROW = {"numeric": pa.float64(), "integer": pa.int64(), "boolean": pa.bool_(), "string": pa.string()}
+
+
 def _declared(values: Sequence[Any] | None) -> pa.DataType | None:
     """The Arrow type of declared values (None: not declared, inferred from the data)."""
     if values is None:
@@ -81,10 +85,7 @@ def _declared(values: Sequence[Any] | None) -> pa.DataType | None:
 
 def schema(config: Config) -> dict[str, pa.DataType | None]:
     """Column -> Arrow type; fixed by mlops.yaml, so the files of every process concatenate."""
-    features = {
-        name: pa.float64() if col.type == "numeric" else (_declared(col.values) or pa.string())
-        for name, col in config.data.columns.items()
-    }
+    features = {name: _ARROW[col.kind()] for name, col in config.data.columns.items()}
     target = config.data.target
     prediction = pa.float64() if target.task == "regression" else _declared(target.values)
     own = [pa.string(), pa.int32(), pa.timestamp("us", tz="UTC"), pa.string(), prediction]
