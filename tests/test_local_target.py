@@ -39,11 +39,12 @@ def bentos(tmp_path_factory, worker_id) -> Bentos:
 
 
 @pytest.fixture(scope="module")
-def local(bentos):
+def local(bentos, tmp_path_factory):
     """The baked project's ops.deploy.local module, imported from its source with its store in the env."""
     sys.path.insert(0, str(bentos.project / "src"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BENTOML_HOME", str(bentos.bentoml_home))
+        patch.setenv("MLOPS_STATE_ROOT", str(tmp_path_factory.mktemp("state")))  # request log: not this checkout
         yield importlib.import_module(f"{package_of(bentos.project)}.ops.deploy.local")
     sys.path.remove(str(bentos.project / "src"))
 

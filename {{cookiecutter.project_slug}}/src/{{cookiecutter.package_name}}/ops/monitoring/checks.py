@@ -53,6 +53,7 @@ def metric_reasons(config: Config, value: float | None, trained: float | None) -
 
 def champion_metric(config: Config, model, labelled: pd.DataFrame) -> float | None:
     """The champion's metric on the labelled rows; None with too few of them, or one class only."""
+    from ..data import features
     from ..evaluate import compute
 
     if len(labelled) < config.monitoring.min_rows:
@@ -61,7 +62,7 @@ def champion_metric(config: Config, model, labelled: pd.DataFrame) -> float | No
     if config.data.target.task == "classification" and y.nunique() < 2:
         return None
     try:
-        return compute(config, model, labelled[list(config.data.columns)], y)[config.training.metric]
+        return compute(config, model, features(config, labelled, "the labelled window"), y)[config.training.metric]
     except ValueError:  # e.g. a label the model never saw
         return None
 
