@@ -27,7 +27,7 @@ def write_literals() -> None:
     spec = importlib.util.spec_from_file_location("project_sync", SYNC_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.sync(Path("."), LITERALS)
+    module.sync(Path("."), LITERALS, partial=True)
 
 
 if __name__ == "__main__":

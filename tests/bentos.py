@@ -55,10 +55,11 @@ def build_bentos(base: Path) -> Bentos:
 
 
 def bentos_for(project: Path, bentoml_home: Path) -> Bentos:
-    """The pipeline, `mlops register`, `mlops build` and the variants in an installed project."""
+    """The pipeline, `mlops track`, `mlops register`, `mlops build` and the variants in an installed project."""
     path = f"{project / '.venv' / 'bin'}{os.pathsep}{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
     env = project_env(BENTOML_HOME=str(bentoml_home), PATH=path)
     run(["dvc", "repro"], project, env=env, timeout=600)
+    run(["mlops", "track"], project, env=env, timeout=300)
     registered = run(["mlops", "register"], project, env=env, timeout=300)
     version = re.search(r"version (\d+) is @challenger", registered.stdout)
     assert version, describe("mlops register", project, 0, registered.stdout, registered.stderr)

@@ -153,6 +153,8 @@ def test_free_text_answers_are_rendered_and_quoted(cookies):
     workflows = project / ".github" / "workflows"
     assert [entry["cron"] for entry in workflow_triggers(workflows / "ct.yml")["schedule"]] == ["30 2 * * 0"]
     assert workflow_triggers(workflows / "ci.yml")["push"]["branches"] == ["trunk"]
+    batch = [entry["cron"] for entry in workflow_triggers(workflows / "batch.yml")["schedule"]]
+    assert batch == [config["batch"]["schedule"]], "batch.yml's cron is not mlops.yaml's batch.schedule"
 
 
 # (answer, value, a regex one stderr line must match: it names the answer and what is expected)

@@ -88,6 +88,7 @@ def second_version(project):
     config["training"]["params"]["C"] = 0.5
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     run(["dvc", "repro"], bentos.project, env=bentos.env, timeout=600)
+    mlops(bentos, "track")
     registered = mlops(bentos, "register").stdout
     version = re.search(r"version (\d+) is @challenger", registered)[1]
     assert version != bentos.version

@@ -70,9 +70,9 @@ def test_first_repro_runs_every_stage_and_passes_the_metric_floor(project, first
         "reports/validation.json",
         "models/model.joblib",
         "dvc.lock",
-        "mlflow.db",
     ):
         assert (project.path / output).is_file(), f"{output} is missing after dvc repro"
+    assert not (project.path / "mlflow.db").exists(), "a stage logged to MLflow: that is `mlops track`'s job"
     metrics = json.loads((project.path / "metrics.json").read_text())
     assert metrics["roc_auc"] >= 0.95, metrics
 
@@ -92,6 +92,9 @@ class Bento:
 
 @pytest.fixture(scope="module")
 def bento(project, first_repro) -> Bento:
+    unlogged = project.uv_run("mlops", "register", ok=(2,))  # the pipeline's stages log nothing
+    assert "run `mlops track` first" in unlogged.stderr, unlogged.stderr
+    project.uv_run("mlops", "track")
     registered = project.uv_run("mlops", "register")
     version = re.search(r"version (\d+) is @challenger", registered.stdout)
     assert version, describe("mlops register", project.path, 0, registered.stdout, registered.stderr)
@@ -191,7 +194,7 @@ def sample(project, first_repro) -> pd.DataFrame:
 def test_served_predictions_equal_batch_predictions(project, server, bento, sample):
     rows_csv, predictions_csv = project.base / "five-rows.csv", project.base / "five-predictions.csv"
     sample.to_csv(rows_csv, index=False)
-    project.uv_run("mlops", "predict", rows_csv, "--output", predictions_csv)
+    project.uv_run("mlops", "predict", rows_csv, "--output", predictions_csv, "--alias", "challenger")  # as served
     batch = pd.read_csv(predictions_csv)["prediction"].tolist()
     assert sorted(set(batch)) == [0, 1], f"the sample should get both classes: {batch}"
 

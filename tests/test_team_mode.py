@@ -127,8 +127,10 @@ def project(tmp_path_factory) -> Project:
 
 @pytest.fixture(scope="module")
 def pipeline(project, server) -> str:
-    """`dvc repro` in team mode: the evaluate stage logs its run to the server."""
-    return run(["dvc", "repro"], project.path, env={**project.env, **as_user(server, ADMIN)}, timeout=900).stdout
+    """`dvc repro`, then `mlops track` in team mode: the run is logged to the server."""
+    env = {**project.env, **as_user(server, ADMIN)}
+    out = run(["dvc", "repro"], project.path, env=env, timeout=900).stdout
+    return out + run(["mlops", "track"], project.path, env=env, timeout=300).stdout
 
 
 def mlops(project: Project, *args: str, env: dict[str, str], ok=(0,)) -> tuple[subprocess.CompletedProcess, float]:
@@ -207,15 +209,15 @@ def test_mlflow_tracking_uri_wins_over_mlops_yaml(project, server, pipeline, reg
     assert version["version"] == registered and version["tags"]  # lineage tags, model_md5 among them
     assert {tag["key"]: tag["value"] for tag in version["tags"]}["model_md5"] == md5
     assert alias(server, name, "challenger") == registered
-    assert len(runs_of(server, md5)) == 1  # the evaluate stage's run, the one register found
+    assert len(runs_of(server, md5)) == 1  # the run `mlops track` logged, the one register found
 
 
 def test_register_is_idempotent_per_model_hash(project, server, registered):
     name, md5 = model_name(project), model_md5(project)
     (run_before,) = runs_of(server, md5)
-    # What `dvc repro -f` on a fresh clone runs last: the same bytes and scores reuse their run.
-    evaluated, _ = mlops(project, "evaluate", env=as_user(server, ADMIN))
-    assert f"(MLflow run {run_before['info']['run_id']})" in evaluated.stdout, evaluated.stdout
+    # `mlops track` after `dvc repro -f` on a fresh clone: the same bytes and scores reuse their run.
+    tracked, _ = mlops(project, "track", env=as_user(server, ADMIN))
+    assert f"MLflow run {run_before['info']['run_id']}" in tracked.stdout, tracked.stdout
     assert model_md5(project) == md5 and len(runs_of(server, md5)) == 1
     # A second run of the same bytes (a clone whose evaluation differed, an older client): same version.
     duplicate(server, run_before)

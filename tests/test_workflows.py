@@ -239,11 +239,12 @@ def test_ci_on_a_push_to_main_runs_the_pipeline_and_calls_no_api(world, github):
 
 @pytest.fixture(scope="module")
 def service(world):
-    """The model served from the project as a user serves it (`make repro`, `mlops register`, then
-    `mlops serve`: the challenger from the registry); its request log is the project's
-    .mlops/capture, the sink CT reads."""
+    """The model served from the project as a user serves it (`make repro`, `mlops track`,
+    `mlops register`, then `mlops serve`: the challenger from the registry); its request log is the
+    project's .mlops/capture, the sink CT reads."""
     project, env = world["project"], world["env"]
     run(["make", "repro"], project, env)
+    project_mlops(world, "track")
     project_mlops(world, "register")
     cmd = [project / ".venv/bin/mlops", "serve", "--port", str(port := free_port())]
     with serving(cmd, project, env, world["root"] / "serve.log", port) as url:  # SIGTERM: capture flushes
@@ -338,6 +339,16 @@ def test_ct_opens_one_pr_on_concept_drift_alone(world, github, service):
     assert "No dataset drift" in body and "violation: data drift" not in body
     assert "violation: roc_auc" in body and "below min_metric 0.95" in body
     assert len(github.pulls) == 1
+
+
+def test_batch_by_hand_scores_a_file_with_the_merged_model(world, github):
+    """batch.yml on workflow_dispatch: no tracking server, so the merged model (`dvc repro`) scores the
+    file in chunks, with a few progress lines in the log rather than one per chunk."""
+    result = act(world, github, "workflow_dispatch", "batch.yml", "--input", "output=predictions/today.csv")
+    assert result.ok("predict"), str(result)
+    log = result.log["predict"]
+    assert "wrote 569 predictions of models/model.joblib to predictions/today.csv" in log, str(result)
+    assert 1 <= log.count("predicted ") <= 10 and "predicted 569 rows (100%" in log
 
 
 def project_mlops(world, *args: str) -> str:

@@ -48,6 +48,10 @@ def test_the_project_config_is_valid_and_the_schema_file_is_current():
             lambda c: c["data"]["columns"].update(x={"type": "numeric", "min": 5, "max": 1}),
             "data.columns.x: Value error, min",
         ),
+        (
+            lambda c: c["data"]["target"].update(values=[1, 1]),
+            "data.target: Value error, a classification target needs at least 2 values",
+        ),
     ],
 )
 def test_an_invalid_config_names_the_file_and_the_field(tmp_path, raw_config, change, expected):
@@ -67,3 +71,56 @@ def test_not_yaml_and_missing_file_are_clear(tmp_path):
         load_config(write(tmp_path, "project: [unclosed"))
     with pytest.raises(ConfigError, match=r"nope.yaml: file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+def check_command(tmp_path, raw: dict):
+    """`mlops config check` on `raw` written to a file: (exit code, stderr lines)."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from {{ cookiecutter.package_name }}.ops.cli import app
+
+    result = CliRunner().invoke(app, ["config", "check", "--config", str(write(tmp_path, yaml.safe_dump(raw)))])
+    return result.exit_code, [line for line in result.stderr.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # Flipped to regression, the classification defaults left: Ridge has no C (it failed at train time).
+        (
+            lambda c: c["data"]["target"].update(task="regression", values=None) or c["training"].update(metric="rmse"),
+            "training.params: not accepted by the estimator: Ridge.__init__() got an unexpected keyword argument "
+            "'C' (Ridge accepts alpha, ",
+        ),
+        # Accepted by the constructor, refused by sklearn only at fit: caught without data.
+        (
+            lambda c: c["training"]["params"].update(C=-1.0),
+            "training.params: The 'C' parameter of LogisticRegression must be a float in the range (0.0, inf]",
+        ),
+        (lambda c: c["training"]["params"].update(max_iter="many"), "training.params: The 'max_iter' parameter"),
+    ],
+)
+def test_config_check_builds_the_estimator_with_training_params(tmp_path, raw_config, change, expected):
+    change(raw_config)
+    code, lines = check_command(tmp_path, raw_config)
+    assert code == 2 and len(lines) == 1 and expected in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: None,  # the bake's defaults
+        lambda c: c["data"]["target"].pop("values"),  # no classes declared: nothing to say at check time
+        lambda c: (
+            c["data"]["target"].update(task="regression", values=None)
+            or c["training"].update(params={"alpha": 0.5}, metric="rmse")
+        ),
+    ],
+)
+def test_params_that_fit_the_task_pass_the_check(raw_config, change):
+    from {{ cookiecutter.package_name }}.ops.config import Config
+    from {{ cookiecutter.package_name }}.ops.training import check
+
+    change(raw_config)
+    check(Config.model_validate(raw_config))

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from {{ cookiecutter.package_name }}.ops.data import TEST, features, prepare, read_table
 from {{ cookiecutter.package_name }}.ops.evaluate import compute, write
 from {{ cookiecutter.package_name }}.ops.lineage import file_md5, tags
-from {{ cookiecutter.package_name }}.ops.registry import RegistryError, register, version_by_alias
+from {{ cookiecutter.package_name }}.ops.registry import RegistryError, register, track, version_by_alias
 from {{ cookiecutter.package_name }}.ops.report import Baseline, champion
 from {{ cookiecutter.package_name }}.ops.tracking import HTTP_BOUNDS, connect, log_run, tracking_uri
 from {{ cookiecutter.package_name }}.ops.training import MODEL, fit, save
@@ -70,6 +70,7 @@ def test_the_environment_chooses_the_registry_over_mlops_yaml(config, tmp_path, 
 def test_work_lands_in_the_registry_the_environment_names(config, workspace, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///team.db")
     scores_and_sample(config)
+    track(config)
     assert str(register(config).version) == "1"
     assert (workspace / "team.db").is_file() and not (workspace / "mlflow.db").exists()
     # MLflow exports the URI it is given; connect takes that back, so the next config still decides.
@@ -80,7 +81,12 @@ def test_work_lands_in_the_registry_the_environment_names(config, workspace, mon
 
 def test_register_is_idempotent_per_model_bytes(config, workspace):
     model, scores, sample = scores_and_sample(config)
-    first = register(config)  # no run yet: register logs one for the current outputs
+    with pytest.raises(RegistryError, match=r"no MLflow run has logged models/model.joblib .*run `mlops track` first"):
+        register(config)  # the pipeline logs nothing: tracking is a step of its own
+    run_id = track(config)
+    assert track(config) == run_id  # the same outputs again: the same run
+    first = register(config)
+    assert first.run_id == run_id
     run_tags = tags(config, MODEL)
     # The same bytes and scores again (`dvc repro -f` on a fresh clone): the same run.
     assert log_run(config, model, scores, sample, run_tags) == first.run_id
@@ -101,6 +107,7 @@ def test_register_is_idempotent_per_model_bytes(config, workspace):
     retrained.training.params["C"] = 0.05
     save(fit(retrained))
     scores_and_sample(retrained)
+    track(retrained)
     assert str(register(retrained).version) == "2"
     assert str(version_by_alias(config, config.registry.challenger_alias).version) == "2"
 

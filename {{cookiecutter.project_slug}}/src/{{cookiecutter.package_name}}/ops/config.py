@@ -90,6 +90,12 @@ class Target(Strict):
     task: Literal["classification", "regression"]
     values: list[Value] | None = Field(None, description="Allowed labels (classification)")
 
+    @model_validator(mode="after")
+    def _classes(self) -> Target:
+        if self.task == "classification" and self.values is not None and len(set(self.values)) < 2:
+            raise ValueError(f"a classification target needs at least 2 values (classes), got {self.values}")
+        return self
+
 
 class Data(Strict):
     source: str = Field(description="CSV or Parquet file the pipeline trains on")

@@ -1,4 +1,5 @@
-"""MLflow model registry: register the evaluated model as `challenger`, promote it to `champion`.
+"""MLflow model registry: track the evaluated model as a run, register that run as `challenger`,
+promote it to `champion`.
 
 A registry version stands for the model's bytes (the `model_md5` tag): registering the same bytes
 again, from another clone or after `dvc repro -f`, moves the alias to the version they already have.
@@ -14,12 +15,12 @@ from mlflow.exceptions import MlflowException
 
 from .config import Config
 from .data import TEST, features, read_table
-from .evaluate import read
+from .evaluate import METRICS_FILE, read
 from .lineage import file_md5, tags
 from .tracking import MODEL_URI_TAG, RegistryError, connect, log_run, registry_call, run_of_model
 from .training import MODEL, load
 
-__all__ = ["RegistryError", "champion_metrics", "promote", "register", "version_by_alias", "version_by_number"]
+__all__ = ["RegistryError", "champion_metrics", "promote", "register", "track", "version_by_alias", "version_by_number"]
 _MISSING = "RESOURCE_DOES_NOT_EXIST"
 
 
@@ -35,12 +36,16 @@ def _current_md5() -> str:
 
 
 def _run_of_current_model(config: Config, client: MlflowClient, md5: str):
-    # None e.g. when DVC restored the outputs from its run cache into a fresh MLflow store: log it now.
-    return run_of_model(config, client, md5) or client.get_run(_log_current_model(config))
+    if (run := run_of_model(config, client, md5)) is None:
+        raise RegistryError(f"no MLflow run has logged {MODEL} (md5 {md5}): run `mlops track` first")
+    return run
 
 
-def _log_current_model(config: Config) -> str:
-    """Log the run for the current pipeline outputs (model, test split, metrics.json) now."""
+def track(config: Config) -> str:
+    """The run of the current pipeline outputs (model, test split, metrics.json), logged unless it is."""
+    _current_md5()
+    if not METRICS_FILE.exists():
+        raise RegistryError(f"{METRICS_FILE} does not exist: run `dvc repro` first")
     sample = features(config, read_table(TEST)).head(5)
     return log_run(config, load(), read(), sample, tags(config, MODEL))
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import tempfile
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
-import bentoml
+import httpx
 import pandas as pd
 
 from .config import Config
+from .data import request_rows
+from .errors import MlopsError
 from .monitoring.capture import SAMPLE_ENV
 from .tools import executable
 
@@ -22,25 +27,56 @@ def free_port() -> int:
 
 
 def sample_request(config: Config, frame: pd.DataFrame, rows: int = 2) -> list[dict]:
-    """The first rows of `frame` as request rows (NaN -> null)."""
-    sample = frame[list(config.data.columns)].head(rows)
-    return sample.astype(object).where(sample.notna(), None).to_dict(orient="records")
+    """The first rows of `frame` as a client sends them (each column as its kind of JSON value)."""
+    return request_rows(config, frame.head(rows))
+
+
+LOG_LINES = 20  # of the server's log shown when the smoke request fails
+
+
+def _tail(log: Path) -> str:
+    lines = log.read_text(errors="replace").rstrip().splitlines()[-LOG_LINES:]
+    return "\n".join(f"  | {line}" for line in lines) or "  | (empty)"
+
+
+def _ready(url: str, server: subprocess.Popen, timeout: float) -> None:
+    """Wait for /readyz 200 (BentoML answers it once the service is up)."""
+    deadline = time.monotonic() + timeout
+    while server.poll() is None and time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    raise MlopsError(
+        "the server "
+        + (f"exited {server.returncode}" if server.poll() is not None else f"was not ready within {timeout:.0f} s")
+    )
 
 
 def smoke(servable: str, rows: list[dict], timeout: float = 120, args: Sequence[str] = ()) -> dict:
     """Start `servable` (a service path or a bento tag; `args` for `bentoml serve`, e.g. the model's
-    `--arg`), POST /predict once, stop the server."""
+    `--arg`), POST /predict once, stop the server. A failure shows the tail of the server's log."""
     port = free_port()
-    command = executable("bentoml")
-    server = subprocess.Popen(
-        [command, "serve", servable, "--host", "127.0.0.1", "--port", str(port), *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=os.environ | {SAMPLE_ENV: "0"},  # smoke rows are no traffic to monitor: nothing is captured
-    )
-    try:  # the client itself waits for /readyz (server_ready_timeout)
-        with bentoml.SyncHTTPClient(f"http://127.0.0.1:{port}", server_ready_timeout=timeout) as client:
-            return client.predict(rows=rows)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="mlops-smoke-") as scratch:
+        log = Path(scratch) / "server.log"
+        with log.open("wb") as out:
+            server = subprocess.Popen(
+                [executable("bentoml"), "serve", servable, "--host", "127.0.0.1", "--port", str(port), *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=os.environ | {SAMPLE_ENV: "0"},  # smoke rows are no traffic to monitor: nothing is captured
+            )
+        try:
+            _ready(url, server, timeout)
+            answer = httpx.post(f"{url}/predict", json={"rows": rows}, timeout=60)
+            if answer.status_code != 200:
+                raise MlopsError(f"POST /predict answered {answer.status_code}: {answer.text[:300]}")
+            return answer.json()
+        except (MlopsError, httpx.HTTPError) as exc:
+            raise MlopsError(f"smoke request failed: {exc}\nthe server's log (last lines):\n{_tail(log)}") from None
+        finally:
+            server.terminate()
+            server.wait(timeout=30)

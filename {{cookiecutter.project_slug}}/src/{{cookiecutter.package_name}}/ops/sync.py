@@ -1,7 +1,10 @@
 """Copy config values into files that need literals (GitHub reads `on.schedule` before any step runs).
 
 A line ending in `# mlops sync: <dotted.path>` gets its value replaced by that config value, as JSON
-(valid YAML). Standard library only: the template's post-generation hook runs this file too.
+(valid YAML). A comment line `# mlops sync: <dotted.path>` alone is followed by a list: the `- ` items
+right after it, at its indentation, are replaced by the items of that value (dvc.yaml's params and
+code deps, from ops/stages.py). Standard library only: the template's post-generation hook runs this
+file too.
 """
 
 from __future__ import annotations
@@ -10,27 +13,52 @@ import json
 import re
 from pathlib import Path
 
-SYNCED_FILES = (".github/workflows/ci.yml", ".github/workflows/ct.yml", ".github/workflows/cd.yml")
+SYNCED_FILES = (
+    ".github/workflows/ci.yml",
+    ".github/workflows/ct.yml",
+    ".github/workflows/cd.yml",
+    ".github/workflows/batch.yml",
+    "dvc.yaml",  # params and code deps of each stage (ops/stages.py)
+)
 _LINE = re.compile(
     r"^(?P<key>\s*(?:-[ \t]+)?(?:[\w-]+:[ \t]*)?)(?P<value>\S.*?)(?P<tag>[ \t]+# mlops sync: (?P<path>[\w.]+))$"
 )
+_ABSENT = object()
+
+_BLOCK = re.compile(r"^(?P<indent>[ \t]*)# mlops sync: (?P<path>[\w.]+)$")
 
 
 def _lookup(values: dict, dotted: str):
     for part in dotted.split("."):
-        values = values[part]
+        values = values.get(part, _ABSENT) if isinstance(values, dict) else _ABSENT
     return values
 
 
-def synced_text(text: str, values: dict) -> str:
+def synced_text(text: str, values: dict, partial: bool = False) -> str:
+    """`text` with its tagged literals from `values`. A tag `values` lacks is an error (a typo must not
+    pass), unless `partial`: the template's post-generation hook has only the answers it was given."""
+
+    def lookup(path: str):
+        if (value := _lookup(values, path)) is _ABSENT and not partial:
+            raise KeyError(f"`# mlops sync: {path}` names no config value")
+        return value
+
     def replace(match: re.Match) -> str:
-        value = json.dumps(_lookup(values, match["path"]))
-        return f"{match['key']}{value}{match['tag']}"
+        value = lookup(match["path"])
+        return match[0] if value is _ABSENT else f"{match['key']}{json.dumps(value)}{match['tag']}"
 
-    return "\n".join(_LINE.sub(replace, line) for line in text.split("\n"))
+    lines, out = text.split("\n"), []
+    while lines:
+        line = lines.pop(0)
+        out.append(_LINE.sub(replace, line))
+        if (block := _BLOCK.match(line)) and (items := lookup(block["path"])) is not _ABSENT:
+            while lines and lines[0].startswith(f"{block['indent']}- "):
+                lines.pop(0)
+            out += [f"{block['indent']}- {item}" for item in items]
+    return "\n".join(out)
 
 
-def sync(root: Path, values: dict, write: bool = True) -> list[str]:
+def sync(root: Path, values: dict, write: bool = True, partial: bool = False) -> list[str]:
     """Files under `root` whose literals differ from `values` (rewritten when `write`)."""
     stale = []
     for name in SYNCED_FILES:
@@ -38,7 +66,11 @@ def sync(root: Path, values: dict, write: bool = True) -> list[str]:
         if not path.exists():
             continue
         text = path.read_text()
-        if (new := synced_text(text, values)) != text:
+        try:
+            new = synced_text(text, values, partial)
+        except KeyError as exc:
+            raise KeyError(f"{name}: {exc.args[0]}") from None
+        if new != text:
             stale.append(name)
             if write:
                 path.write_text(new)

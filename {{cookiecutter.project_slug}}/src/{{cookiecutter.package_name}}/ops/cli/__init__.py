@@ -6,7 +6,7 @@ so `mlops config check` and friends start fast.
 
 from __future__ import annotations
 
-from . import deploy, monitoring, pipeline, project, registry, review, serving  # noqa: F401  (registers commands)
+from . import batch, deploy, monitoring, pipeline, project, registry, review, serving  # noqa: F401  (registers commands)
 from .common import app
 
 

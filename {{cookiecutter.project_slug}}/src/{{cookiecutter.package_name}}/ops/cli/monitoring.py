@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from datetime import UTC, datetime
@@ -144,7 +143,7 @@ def traffic(
     import httpx
     import pandas as pd
 
-    from ..data import read_table
+    from ..data import read_table, request_rows
     from ..drift import shift_window
 
     cfg = config_at(config)
@@ -153,7 +152,7 @@ def traffic(
     with step(f"Sending {len(frame)} rows to {url}/predict"), httpx.Client(base_url=url, timeout=30) as client:
         for start in range(0, len(frame), batch):
             part = frame.iloc[start : start + batch]
-            body = {"rows": json.loads(part[list(cfg.data.columns)].to_json(orient="records"))}
+            body = {"rows": request_rows(cfg, part)}
             try:
                 answer = client.post("/predict", json=body)
             except httpx.HTTPError as exc:

@@ -1,4 +1,4 @@
-"""`mlops` commands: The DVC pipeline's stages and batch prediction."""
+"""`mlops` commands: The DVC pipeline's stages (batch prediction: cli/batch.py)."""
 
 from __future__ import annotations
 
@@ -63,39 +63,28 @@ def train(config: ConfigOption = CONFIG_FILE) -> None:
 
 @app.command()
 def evaluate(config: ConfigOption = CONFIG_FILE) -> None:
-    """Score the model on the test split, write metrics.json and log the run to MLflow."""
+    """Score the model on the test split and write metrics.json (`mlops track` logs them to MLflow)."""
     from ..data import TEST, features, read_table
     from ..evaluate import compute, write
-    from ..lineage import tags
-    from ..training import MODEL, load
-
-    cfg = config_at(config)
-    with step("Evaluating"):
-        model, test = load(), read_table(TEST)
-        X = features(cfg, test)
-        scores = compute(cfg, model, X, test[cfg.data.target.column])
-        write(scores)
-    from ..tracking import log_run, shown, tracking_uri  # mlflow: seconds to import, after the spinner
-
-    with step(f"Logging the run to {shown(tracking_uri(cfg))}"):
-        run_id = log_run(cfg, model, scores, X.head(5), tags(cfg, MODEL))
-    print(json.dumps(scores), f"(MLflow run {run_id})")
-
-
-@app.command()
-def predict(
-    input: Annotated[Path, typer.Argument(help="CSV or Parquet with the declared columns")],
-    output: Annotated[Path, typer.Option(help="Where to write predictions (.csv or .parquet)")],
-    config: ConfigOption = CONFIG_FILE,
-) -> None:
-    """Batch predictions of models/model.joblib on a file."""
-    from ..data import features, read_table
     from ..training import load
 
     cfg = config_at(config)
-    with step(f"Predicting {input}"):
-        frame = read_table(input)
-        result = frame.assign(prediction=load().predict(features(cfg, frame)))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    (result.to_parquet if output.suffix == ".parquet" else result.to_csv)(output, index=False)
-    print(f"wrote {len(result)} predictions to {output}")
+    with step("Evaluating"):
+        test = read_table(TEST)
+        scores = compute(cfg, load(), features(cfg, test), test[cfg.data.target.column])
+        write(scores)
+    print(json.dumps(scores))
+
+
+@app.command()
+def track(config: ConfigOption = CONFIG_FILE) -> None:
+    """Log the current model, metrics.json and lineage tags as an MLflow run (after `dvc repro`; the
+    run of the same model bytes and scores is reused). A step of its own: DVC may restore a stage's
+    outputs from its cache without running it, and must not skip the logging with it."""
+    from ..registry import track as run  # mlflow: seconds to import
+    from ..tracking import shown, tracking_uri
+
+    cfg = config_at(config)
+    with step(f"Logging the run to {shown(tracking_uri(cfg))}"):
+        run_id = run(cfg)
+    print(f"MLflow run {run_id}")

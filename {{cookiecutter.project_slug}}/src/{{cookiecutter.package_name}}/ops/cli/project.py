@@ -9,13 +9,18 @@ from typing import Annotated
 import typer
 
 from ..config import CONFIG_FILE, SCHEMA_FILE, json_schema
-from .common import ConfigOption, app, config_app, config_at, err
+from .common import ConfigOption, app, config_app, config_at, err, fail, step
 
 
 @config_app.command("check")
 def config_check(config: ConfigOption = CONFIG_FILE) -> None:
-    """Validate mlops.yaml against the schema, and mlops.schema.json against the code."""
-    config_at(config)
+    """Validate mlops.yaml against the schema, training.params against model/train.py's estimator, and
+    mlops.schema.json against the code."""
+    cfg = config_at(config)
+    from ..training import check  # sklearn: a second to import, only here
+
+    with step("Building the estimator of model/train.py"):
+        check(cfg)
     if SCHEMA_FILE.exists() and SCHEMA_FILE.read_text() != json_schema():
         err.print(f"[red]error:[/red] {SCHEMA_FILE} is stale: run `mlops config schema --write`")
         raise typer.Exit(1)
@@ -37,12 +42,19 @@ def sync(
     check: Annotated[bool, typer.Option(help="Only report stale files (exit 1), write nothing")] = False,
     config: ConfigOption = CONFIG_FILE,
 ) -> None:
-    """Write config values that workflows need as literals (cron, default branch) into them."""
+    """Write config values that workflows need as literals (cron, default branch) into them, and each
+    DVC stage's params and code deps (ops/stages.py) into dvc.yaml."""
+    from ..stages import synced
     from ..sync import sync as run
 
     cfg = config_at(config)
-    stale = run(Path("."), cfg.model_dump(), write=not check)
+    # dvc.yaml lists only the fields mlops.yaml sets: DVC fails on a param its file lacks.
+    try:
+        stale = run(Path("."), {**cfg.model_dump(), **synced(cfg.model_dump(exclude_unset=True))}, write=not check)
+    except KeyError as exc:  # a tag naming no field: a typo in a synced file
+        fail(exc.args[0])
     if check and stale:
         err.print(f"[red]error:[/red] {', '.join(stale)} disagree with {config}: run `mlops sync`")
         raise typer.Exit(1)
-    print(f"{'stale' if check else 'updated'}: {', '.join(stale)}" if stale else "workflows match the config")
+    fresh = "workflows match the config, so does dvc.yaml"
+    print(f"{'stale' if check else 'updated'}: {', '.join(stale)}" if stale else fresh)
