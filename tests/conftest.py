@@ -32,6 +32,8 @@ SLOWEST_FIRST = (
     "test_team_mode.py",
     "test_capture.py",
     "test_local_target.py",
+    "test_own_data.py",
+    "test_contract.py",
 )
 
 

@@ -1,14 +1,14 @@
 """Contract test of the served OpenAPI document: the service answers as /docs.json says it does.
 
-One default bake (`make setup`, `dvc repro`, `mlops register`) served with `mlops serve`. From the
-document it serves, hypothesis (hypothesis-jsonschema) generates request bodies that the declared
-request schema admits, and spoils them in the ways clients get it wrong (a string or a bool for a
-number, a value below its declared minimum, a non-finite number, an unknown or a missing field, no
-rows, text that is not JSON, another content type, a body over the size limit). Every answer must be
-a status the document declares for POST /predict, with a body that validates against the declared
-schema of that status: 200 for every valid body (422 only for a huge value the model's scaling
-overflows), 4xx for every invalid one, never a 5xx.
-Bounded: 2 x 60 examples, ~1 min once the server is up (~3 min for the project before that).
+The shared bentos' project (tests/bentos.py: a default bake, pipeline run, model registered) served
+with `mlops serve`. From the document it serves, hypothesis (hypothesis-jsonschema) generates request
+bodies that the declared request schema admits, and spoils them in the ways clients get it wrong (a
+string or a bool for a number, a value below its declared minimum, a non-finite number, an unknown
+or a missing field, no rows, text that is not JSON, another content type, a body over the size
+limit). Every answer must be a status the document declares for POST /predict, with a body that
+validates against the declared schema of that status: 200 for every valid body (422 only for a huge
+value the model's scaling overflows), 4xx for every invalid one, never a 5xx.
+Bounded: 2 x 60 examples, ~1 min once the server is up.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import free_port, make_ready_project, project_env, run, serving
+from bentos import project_copy, shared_bentos
+from helpers import free_port, serving
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
@@ -39,16 +40,15 @@ SETTINGS = settings(
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory) -> tuple[str, dict]:
-    """The URL of `mlops serve` on a default bake and the OpenAPI document it serves."""
+def served(tmp_path_factory, worker_id) -> tuple[str, dict]:
+    """The URL of `mlops serve` on a copy of the shared bentos' project (pipeline run, model
+    registered) and the OpenAPI document it serves."""
     base = tmp_path_factory.mktemp("contract")
-    project = make_ready_project(base)
-    env = project_env(BENTOML_HOME=str(base / "bentoml"))
-    run(["uv", "run", "--no-sync", "dvc", "repro"], project, env=env, timeout=900)
-    run(["uv", "run", "--no-sync", "mlops", "register"], project, env=env)
+    project = project_copy(shared_bentos(tmp_path_factory, worker_id), base)
+    env = {**project.env, "BENTOML_HOME": str(base / "bentoml")}
     port = free_port()
-    cmd = ["uv", "run", "--no-sync", "mlops", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with serving(cmd, project, env, base / "serve.log", port) as url:
+    cmd = ["mlops", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with serving(cmd, project.project, env, base / "serve.log", port) as url:
         yield url, httpx.get(f"{url}/docs.json", timeout=30).raise_for_status().json()
     print(_tail(base / "serve.log"))
 

@@ -218,6 +218,23 @@ def test_mlops_serve_answers_with_the_challengers_model(project, bento, sample):
         assert httpx.post(f"{url}/predict", json={"rows": []}, timeout=60).status_code == 400
 
 
+def test_a_failed_smoke_request_shows_the_servers_log(project, bento):
+    """`mlops smoke` against a service that refuses its 2 rows (serving.max_batch_size 1): the error
+    names the answer and shows the server's own log line for it."""
+    path = project.path / "mlops.yaml"
+    original = path.read_text()
+    config = yaml.safe_load(original)
+    config["serving"]["max_batch_size"] = 1
+    try:
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        proc = project.uv_run("mlops", "smoke", ok=(1, 2))
+    finally:
+        path.write_text(original)
+    out = proc.stdout + proc.stderr
+    assert "smoke request failed: POST /predict answered 400" in out, out
+    assert "the server's log (last lines)" in out and "400 POST /predict" in out.split("last lines")[1], out
+
+
 def _text_in_numeric(rows):
     rows[0]["mean_radius"] = "large"
 

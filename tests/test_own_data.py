@@ -5,13 +5,14 @@ Two tables that are not the bundled example, each in a copy of the shared bentos
 - a multiclass table in CSV: string target, string and integer-coded categoricals (with gaps, so
   pandas reads 2019.0), a boolean, an integer and a numeric column with missing values;
 - a regression table in Parquet with a boolean and an integer column.
-Each goes through `dvc repro`, `mlops track`, `register`, `promote`, `serve` with real typed
-requests (and a few the contract refuses), `mlops predict` of the champion, and `mlops drift` on
-the captured requests. ~1.5 min a table once the shared bentos exist.
+Each goes through `dvc repro`, `mlops track`, `register`, `promote`, `build`, that bento served
+with real typed requests (and a few the contract refuses), `mlops predict` of the champion, and
+`mlops drift` on the captured requests. ~1.5 min a table once the shared bentos exist.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from dataclasses import replace
@@ -128,10 +129,12 @@ def test_an_own_table_trains_serves_predicts_and_is_checked_for_drift(shared, tm
     mlops(project, "track")
     mlops(project, "register")
     mlops(project, "promote")
+    built = re.search(r"built bento (\S+)", mlops(project, "build", "--alias", "champion").stdout)
+    assert built, "no bento tag in `mlops build`'s output"
 
     rows = client_rows(table, columns)
     port = free_port()
-    cmd = ["mlops", "serve", "--alias", "champion", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = ["mlops", "serve", "--bento", built[1], "--host", "127.0.0.1", "--port", str(port)]
     with serving(cmd, project.project, project.env, tmp_path / "serve.log", port) as url, httpx.Client() as http:
         served = [http.post(f"{url}/predict", json={"rows": [row]}, timeout=30) for row in rows[:SENT]]
         assert [answer.status_code for answer in served] == [200] * SENT, served[0].text

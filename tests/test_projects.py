@@ -6,7 +6,8 @@ project's own `make setup` (uv, its own .venv, on the interpreter its .python-ve
 per run. The bake is then committed through its own pre-commit hooks (ruff, ruff format, mlops
 config check, check-jsonschema on mlops.yaml and the workflows, actionlint, zizmor): the fixture
 fails if a hook does. The checks below run in that venv; the project's own pytest suite runs once
-per Python version (on the first project of that version). The `local` target (no extra) is
+per other Python version (on the first project of that version; the default Python's runs in CI's
+test job under act). The `local` target (no extra) is
 installed the same way by test_e2e.py, and its CI workflow's lint and test jobs run it under act
 (test_workflows.py). Cost: ~40 s to 1.5 min per install (uv's cache is shared: each Python's
 wheels download once), ~20 s per pytest run.
@@ -109,7 +110,9 @@ def test_baked_project_passes(projects, target, check):
     CHECKS[check](projects(target), target)
 
 
-@pytest.mark.parametrize("version", PYTHON_VERSIONS)
+# The default Python's (the first) suite runs in CI's test job under act, in a default bake
+# (test_workflows.py, test_first_day.py): not a third time here.
+@pytest.mark.parametrize("version", PYTHON_VERSIONS[1:])
 def test_the_projects_own_suite_passes_on_each_python(projects, version):
     check_pytest(projects(SUITE_ON[version]), SUITE_ON[version])
 
