@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .cron import cron_error
 from .errors import MlopsError
@@ -22,6 +22,15 @@ SCHEMA_FILE = Path("mlops.schema.json")
 Share = Annotated[float, Field(ge=0, le=1)]
 Percent = Annotated[int, Field(ge=0, le=100)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+def _cron(expr: str) -> str:
+    if problem := cron_error(expr):
+        raise ValueError(f"not a cron expression: {problem}")
+    return expr
+
+
+Cron = Annotated[str, AfterValidator(_cron)]  # UTC, as GitHub reads on.schedule
 
 
 class Strict(BaseModel):
@@ -297,7 +306,7 @@ class Trigger(Strict):
 
 
 class Monitoring(Strict):
-    schedule: str = Field(description="Cron (UTC) of the CT workflow; `mlops sync` copies it there")
+    schedule: Cron = Field(description="Cron (UTC) of the CT workflow; `mlops sync` copies it there")
     window_hours: Annotated[float, Field(gt=0)] = Field(
         168, description="Longest current window: captured requests since the last check, at most this old"
     )
@@ -309,30 +318,16 @@ class Monitoring(Strict):
     capture: Capture = Capture()
     drift: Drift = Drift()
 
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, expr: str) -> str:
-        if problem := cron_error(expr):
-            raise ValueError(f"not a cron expression: {problem}")
-        return expr
-
 
 class Batch(Strict):
     """`mlops predict` on a schedule (.github/workflows/batch.yml) and its defaults by hand."""
 
-    schedule: str = Field("0 5 * * *", description="Cron (UTC) of the batch workflow; `mlops sync` copies it there")
+    schedule: Cron = Field("0 5 * * *", description="Cron (UTC) of the batch workflow; `mlops sync` copies it there")
     input: str | None = Field(
         None, description="CSV or Parquet to score, a path or URI (s3://, gs://, az://); None: data.source"
     )
     output: str = Field("predictions/batch.parquet", description="Where predictions go (.csv or .parquet, path or URI)")
     alias: Name | None = Field(None, description="Registry alias of the model; None: registry.champion_alias")
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, expr: str) -> str:
-        if problem := cron_error(expr):
-            raise ValueError(f"not a cron expression: {problem}")
-        return expr
 
 
 class Config(Strict):
