@@ -34,7 +34,11 @@ def registry_version(config: Config, alias: str, number: str | None = None) -> M
         wanted = f"version {number}" if number else f"{alias!r} version"
         name = config.project.model_name
         where = shown(tracking_uri(config))
-        raise MlopsError(f"model {name!r} has no {wanted} in {where}: run `mlops register`")
+        # Only `register` makes versions; the champion alias is set by a deploy (or `mlops promote`).
+        champion = not number and alias == config.registry.champion_alias
+        promote = "`mlops promote` makes the challenger the champion (`make deploy` does)"
+        fix = promote if champion else "run `mlops register`"
+        raise MlopsError(f"model {name!r} has no {wanted} in {where}: {fix}")
     return version
 
 
