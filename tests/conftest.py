@@ -14,6 +14,9 @@ fixed path, so `pytest -n 2` can run any mix of these tests.
 
 from __future__ import annotations
 
+import importlib
+import sys
+import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,3 +66,16 @@ def fresh_bake(tmp_path) -> Callable[..., Path]:
         return bake_into(tmp_path / f"bake{next(counter)}", **answers)
 
     return baked
+
+
+@pytest.fixture(scope="session")
+def baked_ops(bake) -> types.ModuleType:
+    """The `ops` package of a bake with default answers but its own package name (`cloud_targets`, so
+    it never meets another bake's package in this worker), imported from its source. Every bake ships
+    every target's module; each imports its cloud SDK (the template's venv has them) only when used."""
+    src = str(bake(project_name="Cloud Targets") / "src")
+    sys.path.insert(0, src)
+    try:
+        return importlib.import_module("cloud_targets.ops")
+    finally:
+        sys.path.remove(src)  # the imported package keeps its own __path__
