@@ -10,6 +10,7 @@ TARGETS = ("local", "aws", "gcp", "azure", "kubernetes")
 TARGET_FILES = ("docs/deploy/{t}.md",)
 
 LITERALS = {
+    "deploy": {"target": TARGET},
     "monitoring": {"schedule": {{ cookiecutter.retrain_schedule | tojson }}},
     "project": {"default_branch": {{ cookiecutter.default_branch | tojson }}},
 }

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -205,6 +206,41 @@ def make_ready_project(output_dir: Path, **answers: str) -> Path:
     run(["uv", "run", "--no-sync", "pre-commit", "install"], project, env=setup_env(project))
     git_commit(project, env=setup_env(project))
     return project
+
+
+@dataclass
+class ActRun:
+    returncode: int
+    jobs: dict[str, str]  # job id -> success/failure
+    log: dict[str, str]  # job id -> its messages
+
+    def ok(self, *jobs: str) -> bool:
+        return all(self.jobs.get(job) == "success" for job in jobs)
+
+    def __str__(self) -> str:
+        """Job results and the last lines of every failed job's log: the assertion message."""
+        failed = [job for job, result in self.jobs.items() if result != "success"]
+        tails = "".join(f"\n----- {job} -----\n" + "\n".join(self.log[job].splitlines()[-60:]) for job in failed)
+        return f"{self.jobs}{tails}"
+
+
+def run_act(args: Sequence[str], project: Path, env: dict[str, str]) -> ActRun:
+    """`.github/act/run EVENT WORKFLOW [flags]` in `project` (as `make act-*` runs it), its --json log
+    split by job."""
+    cmd = [".github/act/run", *args, "--json"]
+    out = subprocess.run(cmd, check=False, cwd=project, env=env, capture_output=True, text=True, timeout=900)
+    jobs, log = {}, {}
+    for line in out.stdout.splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        job = record.get("jobID", "")
+        log[job] = log.get(job, "") + record.get("msg", "") + "\n"
+        if "jobResult" in record:
+            jobs[job] = record["jobResult"]
+    assert jobs, f"act ran no job:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    return ActRun(out.returncode, jobs, log)
 
 
 def free_port() -> int:

@@ -82,6 +82,33 @@ def deploy_problems(project, target: str) -> list[str]:
     return problems
 
 
+# What a job does that needs the cloud of a cloud target's project (bucket, registry, endpoint).
+CLOUD_STEP = re.compile(r"\b(dvc (pull|push)|mlops (deploy|drift|predict|image))\b")
+LOGIN = "./.github/actions/cloud-login"
+
+
+def oidc_problems(project, target: str) -> list[str]:
+    """Every job that touches the cloud logs in first (OIDC), and only those jobs may ask GitHub for
+    an OIDC token, and only in a cloud target's project (least privilege for the local one)."""
+    token = "write" if target in ("aws", "gcp", "azure") else "none"
+    problems = []
+    for path in sorted((project / ".github" / "workflows").glob("*.yml")):
+        for name, job in yaml.safe_load(path.read_text())["jobs"].items():
+            where, steps = f"{path.name}: job {name}", job.get("steps", [])
+            uses = [step.get("uses", "") for step in steps]
+            first_cloud = next((i for i, step in enumerate(steps) if CLOUD_STEP.search(step.get("run", ""))), None)
+            granted = job.get("permissions", {}).get("id-token")
+            if first_cloud is None:
+                if LOGIN in uses or granted is not None:
+                    problems.append(f"{where} logs in (or asks for id-token) but touches no cloud")
+                continue
+            if LOGIN not in uses[:first_cloud]:
+                problems.append(f"{where}: step {first_cloud + 1} touches the cloud before {LOGIN}")
+            if granted != token:
+                problems.append(f"{where}: permissions id-token is {granted!r}, expected {token!r} for {target}")
+    return problems
+
+
 def python_problems(project, version: str) -> list[str]:
     problems = []
     requires = tomllib.loads((project / "pyproject.toml").read_text())["project"]["requires-python"]
@@ -111,6 +138,7 @@ def test_every_choice_bakes_a_clean_project(cookies, python_version, deploy_targ
 
     problems = template_leftovers(project)
     problems += deploy_problems(project, deploy_target)
+    problems += oidc_problems(project, deploy_target)
     problems += python_problems(project, python_version)
     assert not problems, "\n".join(problems)
 

@@ -15,8 +15,10 @@ wheels download once), ~20 s per pytest run.
 
 from __future__ import annotations
 
+import configparser
 import itertools
 import json
+import re
 import tomllib
 
 import pytest
@@ -25,9 +27,11 @@ from helpers import (
     PYTHON_VERSIONS,
     TARGETS,
     VENV_BIN,
+    free_port,
     make_ready_project,
     mlops,
     run,
+    run_act,
     setup_env,
 )
 from packaging.requirements import Requirement
@@ -158,3 +162,58 @@ def test_a_stale_schema_file_fails_the_config_check(fresh_bake):
     assert proc.returncode == 1, proc
     assert "mlops.schema.json is stale" in proc.stderr
     assert "mlops config schema --write" in proc.stderr
+
+
+@pytest.fixture
+def moto_s3():
+    """A local AWS (moto) on 127.0.0.1 that boto3, s3fs and DVC reach through AWS_ENDPOINT_URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def test_the_aws_projects_ci_pushes_to_and_ct_pulls_from_its_s3_remote(projects, moto_s3, tmp_path):
+    """CI's pipeline job (a push to main) and CT under act, against S3 on moto with credentials from
+    the environment (as the OIDC login leaves them on GitHub): `dvc push` lands the pipeline's outputs
+    in the bucket of .dvc/config, and CT's fresh copy (act leaves the ignored DVC cache out) pulls
+    them back. Runs last in this module: it commits the pipeline's dvc.lock to the aws project."""
+    import boto3
+
+    project = projects("aws")
+    remote = configparser.ConfigParser()
+    remote.read(project / ".dvc" / "config")
+    bucket, prefix = remote['remote "storage"']["url"].removeprefix("s3://").split("/", 1)
+    aws = {"AWS_ENDPOINT_URL": moto_s3, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    env = setup_env(project, **aws, AWS_DEFAULT_REGION="us-east-1", ACT_WORK_DIR=str(tmp_path / "act"))
+    for name in ("GITHUB_TOKEN", "GH_TOKEN"):
+        env.pop(name, None)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_s3,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.create_bucket(Bucket=bucket)
+    # What a merged PR brings: the pipeline reproduced and its dvc.lock committed.
+    own(project, "dvc", "repro", "-q")
+    run(["git", "add", "dvc.lock"], project)
+    run(["git", "commit", "-qm", "Pipeline", "--no-verify"], project, env=env)
+
+    ci = run_act(["push", "ci.yml", "-j", "pipeline"], project, env)
+    assert ci.ok("validate", "pipeline"), ci
+    assert "under act: aws credentials come from the environment" in ci.log["pipeline"]
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/files/md5/").get("Contents", [])
+    stored = {item["Key"].removeprefix(f"{prefix}/files/md5/").replace("/", "") for item in listed}
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    outs = {out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
+    assert stored == outs, f"the bucket holds {sorted(stored)}, dvc.lock's outputs are {sorted(outs)}"
+
+    ct = run_act(["schedule", "ct.yml"], project, env)
+    assert ct.ok("drift"), ct
+    assert re.search(rf"\b{len(outs)} files? fetched", ct.log["drift"]), ct.log["drift"][-3000:]
+    assert "nothing to check yet" in ct.log["drift"]

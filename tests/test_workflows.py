@@ -16,7 +16,6 @@ import json
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,29 +24,13 @@ import pandas as pd
 import pytest
 import yaml
 from github_standin import GitHubStandIn
-from helpers import bake, free_port, make_setup, serving, setup_env
+from helpers import ActRun, bake, free_port, make_setup, run_act, serving, setup_env
 
 pytestmark = pytest.mark.slow
 
 REPO = "acme/model"
 TOKEN = "ghs_" + "t0k3n" * 8  # long: act masks every occurrence in logs
 ROWS = 120  # served per CT test: above monitoring.min_rows (30), fast to label and retrain
-
-
-@dataclass
-class ActRun:
-    returncode: int
-    jobs: dict[str, str]  # job id -> success/failure
-    log: dict[str, str]  # job id -> its messages
-
-    def ok(self, *jobs: str) -> bool:
-        return all(self.jobs.get(job) == "success" for job in jobs)
-
-    def __str__(self) -> str:
-        """Job results and the last lines of every failed job's log: the assertion message."""
-        failed = [job for job, result in self.jobs.items() if result != "success"]
-        tails = "".join(f"\n----- {job} -----\n" + "\n".join(self.log[job].splitlines()[-60:]) for job in failed)
-        return f"{self.jobs}{tails}"
 
 
 def run(cmd: list[str], cwd: Path, env: dict | None = None) -> str:
@@ -108,29 +91,15 @@ def act(world, github, event: str, workflow: str, *flags: str) -> ActRun:
         "GIT_CONFIG_VALUE_0": push_token_url,
     }
     cmd = [
-        ".github/act/run",
         event,
         workflow,
-        "--json",
         "-s",
         f"GITHUB_TOKEN={TOKEN}",
         "--env",
         f"GITHUB_API_URL={api}",
         *flags,
     ]
-    out = subprocess.run(cmd, check=False, cwd=world["project"], env=env, capture_output=True, text=True, timeout=900)
-    jobs, log = {}, {}
-    for line in out.stdout.splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        job = record.get("jobID", "")
-        log[job] = log.get(job, "") + record.get("msg", "") + "\n"
-        if "jobResult" in record:
-            jobs[job] = record["jobResult"]
-    assert jobs, f"act ran no job:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
-    return ActRun(out.returncode, jobs, log)
+    return run_act(cmd, world["project"], env)
 
 
 def set_config(project: Path, **changes) -> None:

@@ -205,6 +205,11 @@ def test_the_champion_is_loaded_from_the_registry_by_default(config, workspace):
 
     track(config)  # the run register needs
     version = register(config)
+    # Day one: registered (the challenger), never deployed: the error says how a champion is made.
+    first = mlops("predict", config.data.source, "--output", "p.parquet")
+    assert first.exit_code == 2 and not Path("p.parquet").exists()
+    assert "has no 'champion' version" in errors(first)[0], first.output
+    assert "`mlops promote` makes the challenger the champion (`make deploy` does)" in errors(first)[0]
     promote(config, version.version)
     result = mlops("predict", config.data.source, "--output", "p.parquet")
     assert result.exit_code == 0, result.output

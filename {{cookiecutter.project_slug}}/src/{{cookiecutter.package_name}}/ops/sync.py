@@ -26,6 +26,17 @@ _LINE = re.compile(
 _ABSENT = object()
 
 _BLOCK = re.compile(r"^(?P<indent>[ \t]*)# mlops sync: (?P<path>[\w.]+)$")
+# Targets whose workflows log in to a cloud through GitHub's OIDC token (ops/deploy/login.py).
+OIDC_TARGETS = ("aws", "gcp", "azure")
+
+
+def derived(values: dict) -> dict:
+    """Literals computed from config values: `workflows.id_token`, the jobs' OIDC permission, is
+    granted only where the target logs in to a cloud (least privilege for the local target)."""
+    target = _lookup(values, "deploy.target")
+    if target is _ABSENT:
+        return {}
+    return {"workflows": {"id_token": "write" if target in OIDC_TARGETS else "none"}}
 
 
 def _lookup(values: dict, dotted: str):
@@ -60,7 +71,7 @@ def synced_text(text: str, values: dict, partial: bool = False) -> str:
 
 def sync(root: Path, values: dict, write: bool = True, partial: bool = False) -> list[str]:
     """Files under `root` whose literals differ from `values` (rewritten when `write`)."""
-    stale = []
+    stale, values = [], {**values, **derived(values)}
     for name in SYNCED_FILES:
         path = root / name
         if not path.exists():

@@ -208,6 +208,31 @@ def _name(release) -> str:
 
 
 @app.command()
+def image(
+    bento: Annotated[str | None, typer.Option(help="Bento tag (default: the challenger's bento)")] = None,
+    version: Annotated[str | None, typer.Option(help="Registry version (its bento, built if missing)")] = None,
+    push: Annotated[bool, typer.Option("--push", help="Push it to the target's registry (docker login first)")] = False,
+    config: ConfigOption = CONFIG_FILE,
+) -> None:
+    """Build the bento's container image, tagged for deploy.target's registry (and push it there)."""
+    from ..deploy import release as releases
+    from ..deploy.image import build_and_push, image_uri
+
+    cfg, chosen = _config_and_target(config, None)
+    with step("Finding the release"):
+        release = (
+            releases.of_bento(bento) if bento else releases.of_registry(cfg, cfg.registry.challenger_alias, version)
+        )
+    if (uri := image_uri(chosen, release)) is None:
+        print(f"the {chosen.name} target serves {release.bento} from the BentoML store: no image to build")
+        return
+    with step(f"Building {uri}" + (" and pushing it" if push else ""), spinner=False):
+        build_and_push(release, uri, push)
+    set_output(image=uri)
+    print(f"{'pushed' if push else 'built'} {uri}")
+
+
+@app.command()
 def rollback(target: TargetOption = None, config: ConfigOption = CONFIG_FILE) -> None:
     """All traffic back to stable now, the candidate removed (the on-call command)."""
     _, chosen = _config_and_target(config, target)

@@ -37,6 +37,26 @@ def config_schema(write: Annotated[bool, typer.Option(help=f"Write {SCHEMA_FILE}
         sys.stdout.write(json_schema())
 
 
+@config_app.command("login")
+def config_login(config: ConfigOption = CONFIG_FILE) -> None:
+    """Step outputs for .github/actions/cloud-login: deploy.target's cloud ids, which login to run and
+    whether the cloud is reachable (not from a fork's pull request)."""
+    import json
+    import os
+
+    from ..deploy.login import login_outputs
+    from .common import notice, set_output
+
+    event_file = os.environ.get("GITHUB_EVENT_PATH")
+    event = json.loads(Path(event_file).read_text()) if event_file and Path(event_file).is_file() else {}
+    fork = bool(event.get("pull_request", {}).get("head", {}).get("repo", {}).get("fork"))
+    outputs, message = login_outputs(config_at(config), fork=fork, act=bool(os.environ.get("ACT")))
+    if message:
+        notice(message)
+    set_output(**outputs)
+    print(" ".join(f"{key}={value}" for key, value in outputs.items()))
+
+
 @app.command()
 def sync(
     check: Annotated[bool, typer.Option(help="Only report stale files (exit 1), write nothing")] = False,
