@@ -7,7 +7,7 @@ model, the same store). Takes ~3 min here (setup ~1.5 min, pipeline ~25 s, ~3 s 
 
 `shared_bentos(tmp_path_factory, worker_id)` builds them once per test run for every xdist worker
 (pytest-xdist's file-lock recipe for session fixtures); treat that project as read-only and use
-`project_copy` for a project of your own.
+`project_copy` for a project of your own, or `installed_copy` for one as `make setup` left it.
 """
 
 from __future__ import annotations
@@ -111,3 +111,16 @@ def project_copy(bentos: Bentos, into: Path) -> Bentos:
     shutil.copytree(bentos.project, copy, symlinks=True, ignore=shutil.ignore_patterns(".venv", ".mlops"))
     (copy / ".venv").symlink_to(bentos.project / ".venv", target_is_directory=True)
     return replace(bentos, project=copy)
+
+
+def installed_copy(bentos: Bentos, into: Path) -> Path:
+    """The bentos' project as it was right after `make setup` and its commit (hooks installed), copied
+    to `into`: tracked files back at that commit, everything else the pipeline, the registry and the
+    bento builds made removed, the .venv linked (the same installed code). A second install of the
+    same default bake would cost ~1 min and prove nothing new."""
+    copy = into / bentos.project.name
+    shutil.copytree(bentos.project, copy, symlinks=True, ignore=shutil.ignore_patterns(".venv", ".mlops"))
+    run(["git", "checkout", "-q", "--", "."], copy)
+    run(["git", "clean", "-fdxq"], copy)
+    (copy / ".venv").symlink_to(bentos.project / ".venv", target_is_directory=True)
+    return copy

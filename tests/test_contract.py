@@ -18,9 +18,10 @@ import json
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 from bentos import project_copy, shared_bentos
-from helpers import free_port, serving
+from helpers import TEMPLATE_PROJECT, free_port, serving
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
@@ -77,8 +78,8 @@ def _check_declared(document: dict, answer: httpx.Response) -> None:
     assert not errors, f"{answer.status_code} body {answer.text[:300]} breaks its declared schema: {errors}"
 
 
-def _post(url: str, content: bytes, content_type: str = "application/json") -> httpx.Response:
-    return httpx.post(f"{url}/predict", content=content, headers={"content-type": content_type}, timeout=30)
+def _post(url: str, content: bytes, content_type: str = "application/json", path: str = "/predict") -> httpx.Response:
+    return httpx.post(f"{url}{path}", content=content, headers={"content-type": content_type}, timeout=30)
 
 
 def _numeric_fields(document: dict) -> list[str]:
@@ -190,3 +191,19 @@ def test_the_document_declares_the_400_body_with_its_field_errors(served):
     problem = document["components"]["schemas"][declared["$ref"].rsplit("/", 1)[-1]]
     assert problem["properties"]["error"]["type"] == "string"
     assert problem["properties"]["detail"]["type"] == "array"
+
+
+def test_sagemakers_routes_answer_as_predict_does(served):
+    """SageMaker's container contract (deploy.target aws): GET /ping once the model is loaded, POST
+    /invocations with /predict's body and answers."""
+    url, document = served
+    ping = httpx.get(f"{url}/ping", timeout=30)
+    assert ping.status_code == 200 and ping.json()["status"] == "ready", ping.text
+    fields = _request_schema(document)["properties"]["rows"]["items"]["properties"]
+    table = pd.read_csv(TEMPLATE_PROJECT / "data" / "raw.csv", nrows=3)
+    body = _json({"rows": table[list(fields)].to_dict("records")})
+    predicted, invoked = _post(url, body), _post(url, body, path="/invocations")
+    assert invoked.status_code == predicted.status_code == 200, invoked.text
+    assert invoked.json()["predictions"] == predicted.json()["predictions"]
+    refused = _post(url, body, "text/csv", path="/invocations")
+    assert refused.status_code == 415, refused.text  # the same edge as /predict

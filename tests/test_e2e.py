@@ -5,7 +5,7 @@ Claims are read back from outside the commands that make them: DVC's own output 
 ran, the registry is read with MlflowClient from the project's sqlite store, lineage tags are
 compared with the md5s in dvc.lock, servers are started and queried over HTTP.
 
-Slow (~5 min): one project for the whole module, installed once (`--dist loadfile` in the Makefile
+Slow (~4 min): one project for the whole module, installed once (the shared bentos' install) (`--dist loadfile` in the Makefile
 keeps this module on one worker). Each fixture does what the tests after it need,
 so any single test can also run alone (`pytest tests/test_e2e.py -k predictions`).
 """
@@ -23,7 +23,8 @@ import httpx
 import pandas as pd
 import pytest
 import yaml
-from helpers import describe, free_port, make_ready_project, project_env, run, serving
+from bentos import installed_copy, shared_bentos
+from helpers import describe, free_port, project_env, run, serving
 
 pytestmark = pytest.mark.slow
 
@@ -48,10 +49,11 @@ class Project:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Project:
-    """The default bake, `git init` + commit, `make setup` (uv sync into its own .venv)."""
+def project(tmp_path_factory, worker_id) -> Project:
+    """The default bake, `git init` + commit, `make setup` (uv sync into its own .venv): the shared
+    bentos' project as it was then (tests/bentos.py installed_copy), with a BentoML store of its own."""
     base = tmp_path_factory.mktemp("e2e")
-    path = make_ready_project(base)
+    path = installed_copy(shared_bentos(tmp_path_factory, worker_id), base)
     assert (path / ".venv" / "bin" / "mlops").exists()
     return Project(path, base, project_env(BENTOML_HOME=str(base / "bentoml")))
 

@@ -24,7 +24,7 @@ GITHUB_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN", "GITHUB_API_URL", "GITHUB_ACTION
 def project(tmp_path_factory):
     project = bake(tmp_path_factory.mktemp("first-day"))
     git_commit(project)
-    make_setup(project)
+    make_setup(project, compiled=True)  # as the README's `make setup` does
     return project
 
 

@@ -3,14 +3,14 @@
 `mlflow server --app-name basic-auth` (MLflow's own basic-auth app; the server comes from the
 template's venv, since a baked project has only mlflow-skinny) on a free 127.0.0.1 port, with a
 sqlite backend store and an artifact root in the test's scratch space. The project is a default
-bake installed for real (helpers.make_ready_project: its own venv) whose mlops.yaml keeps
+bake installed for real (the shared bentos' project as `make setup` left it: bentos.installed_copy) whose mlops.yaml keeps
 `sqlite:///mlflow.db`; MLFLOW_TRACKING_URI points `dvc repro` and every `mlops` command at the
 server. What lands on the server is read back over its REST API, not through the project's code.
 
 Claims: the environment wins over mlops.yaml (the version is on the server, no mlflow.db appears);
 `register` is idempotent per model hash; a server that is down, hangs or refuses (401, 403) fails
 every command within 30 s with one line and exit 2, never showing a password; with a server the
-report's champion comes from it, never from git. ~5 min here (`make setup` ~1.5 min of it).
+report's champion comes from it, never from git. ~3 min here.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from helpers import VENV_BIN, describe, free_port, make_ready_project, project_env, run, stop_group
+from bentos import installed_copy, shared_bentos
+from helpers import VENV_BIN, describe, free_port, project_env, run, stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -118,9 +119,9 @@ class Project:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Project:
+def project(tmp_path_factory, worker_id) -> Project:
     base = tmp_path_factory.mktemp("team")
-    path = make_ready_project(base)
+    path = installed_copy(shared_bentos(tmp_path_factory, worker_id), base)  # as `make setup` left it
     env = {key: value for key, value in project_env().items() if key not in CLIENT_ENV}
     env.update(PATH=f"{path / '.venv' / 'bin'}{os.pathsep}{env['PATH']}", BENTOML_HOME=str(base / "bentoml"))
     return Project(path, env)

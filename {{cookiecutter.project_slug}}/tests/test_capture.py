@@ -191,3 +191,11 @@ def test_the_request_id_is_the_clients_else_a_new_one():
     assert request_id({"X-Request-ID": "client-42"}) == "client-42"
     new = request_id({})
     assert re.fullmatch(r"[0-9a-f]{32}", new) and new != request_id({})
+
+
+def test_the_controllers_own_requests_are_told_apart_also_through_sagemaker():
+    from {{ cookiecutter.package_name }}.ops.monitoring.capture import SAGEMAKER_ATTRIBUTES, SYNTHETIC_HEADER, synthetic
+
+    assert synthetic({SYNTHETIC_HEADER: "replay"})
+    assert synthetic({SAGEMAKER_ATTRIBUTES: f"{SYNTHETIC_HEADER}=replay"})  # all SageMaker passes on
+    assert not synthetic({}) and not synthetic({SAGEMAKER_ATTRIBUTES: "trace=abc"})

@@ -36,22 +36,47 @@ def test_only_cloud_targets_grant_jobs_an_oidc_token(target, token):
     assert derived({"project": {}}) == {}  # the bake's hook passes partial answers
 
 
+ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+
+
 class Ran:
+    """Records each command; `fail` names the program that exits 1."""
+
     def __init__(self, fail: str | None = None):
-        self.commands, self.fail = [], fail
+        self.commands, self.inputs, self.fail = [], [], fail
 
-    def __call__(self, command):
+    def __call__(self, command, **options):
         self.commands.append(command)
-        return type("Done", (), {"returncode": 1 if command[0] == self.fail else 0})()
+        self.inputs.append(options.get("input"))
+        return type("Done", (), {"returncode": int(command[0] == self.fail), "stdout": "ecr-password"})()
 
 
-def test_the_image_is_built_for_the_registry_then_pushed():
-    release, uri = Release("model:abc123", "3"), "registry.example/model:abc123"
+@pytest.mark.parametrize(
+    ("uri", "login"),
+    [
+        (f"{ECR}/model:abc", [
+            ["aws", "ecr", "get-login-password", "--region", "eu-west-1"],
+            ["docker", "login", "--username", "AWS", "--password-stdin", ECR],
+        ]),
+        ("europe-west4-docker.pkg.dev/proj/mlops/model:abc", [
+            ["gcloud", "auth", "configure-docker", "europe-west4-docker.pkg.dev", "--quiet"],
+        ]),
+        ("myacr.azurecr.io/model:abc", [["az", "acr", "login", "--name", "myacr"]]),
+        ("ghcr.io/acme/model:abc", []),  # another registry: `docker login` beforehand
+    ],
+)  # fmt: skip
+def test_the_image_is_built_then_docker_logs_in_with_the_cloud_login_and_pushes(uri, login):
     ran = Ran()
-    build_and_push(release, uri, push=True, run=ran)
-    assert ran.commands == [
-        ["bentoml", "containerize", "model:abc123", "--image-tag", uri],
-        ["docker", "push", uri],
-    ]
-    with pytest.raises(TargetError, match="`docker push registry.example/model:abc123` failed"):
-        build_and_push(release, uri, push=True, run=Ran(fail="docker"))
+    build_and_push(Release("model:abc", "3"), uri, push=True, run=ran)
+    built = ["bentoml", "containerize", "model:abc", "--image-tag", uri]
+    assert ran.commands == [built, *login, ["docker", "push", uri]]
+    if login and login[0][0] == "aws":  # the registry password goes through stdin, never argv
+        assert ran.inputs[2] == "ecr-password" and "ecr-password" not in str(ran.commands)
+
+
+def test_a_failing_tool_is_one_error_naming_the_command():
+    with pytest.raises(TargetError, match="`docker push registry.example/model:abc` failed"):
+        build_and_push(Release("model:abc"), "registry.example/model:abc", push=True, run=Ran(fail="docker"))
+    built = Ran()
+    build_and_push(Release("model:abc"), "registry.example/model:abc", push=False, run=built)
+    assert [command[0] for command in built.commands] == ["bentoml"]

@@ -213,38 +213,177 @@ class LocalTarget(Strict):
 
 
 class AwsTarget(Strict):
-    region: str
-    role_arn: str = Field(pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/.+$")
-    endpoint_name: Name
-    instance_type: str = "ml.m5.large"
+    """SageMaker: one real-time endpoint, stable and candidate as two production variants (docs/deploy/aws.md)."""
+
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="AWS region, e.g. us-east-1")
+    role_arn: str = Field(
+        pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/.+$",
+        description="The role CD assumes through GitHub OIDC; its account holds the ECR repository",
+    )
+    endpoint_name: str = Field(
+        pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$",
+        max_length=50,  # SageMaker allows 63; 13 more for the names of the endpoint's configs and models
+        description="SageMaker endpoint (letters, digits, hyphens); its configs and models are named after it",
+    )
+    instance_type: str = Field("ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    instance_count: Annotated[int, Field(ge=1)] = Field(1, description="Instances per variant (stable, candidate)")
     bucket: str
+    execution_role_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/.+$",
+        description="Role SageMaker runs the model with (trusts sagemaker.amazonaws.com, pulls from ECR); "
+        "None: role_arn, which then must trust SageMaker too",
+    )
+    repository: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$",
+        description="ECR repository of the bento images, in role_arn's account (None: endpoint_name)",
+    )
+    latency_statistic: str = Field(
+        "p95",
+        pattern=r"^(p\d{1,2}(\.\d+)?|Maximum|Average)$",
+        description="CloudWatch statistic of ModelLatency the p95 gate reads (Maximum: stand-ins without percentiles)",
+    )
+    metrics_lookback_seconds: Annotated[float, Field(ge=60)] = Field(
+        600, description="CloudWatch minutes re-read at each check: late data points older than this are not seen"
+    )
+    poll_seconds: Annotated[float, Field(gt=0)] = Field(30, description="Delay between endpoint status polls")
+    timeout_seconds: Annotated[float, Field(gt=0)] = Field(
+        3600, description="Longest wait for the endpoint to be InService (creating one takes 5-15 min)"
+    )
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(5, description="Attempts per AWS API call (retries)")
 
 
 class GcpTarget(Strict):
-    project: str
-    region: str
+    """Vertex AI: one dedicated endpoint, stable and candidate as two deployed models on it (docs: deploy/gcp)."""
+
+    project: str = Field(
+        pattern=r"^([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="Google Cloud project ID"
+    )
+    region: str = Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="Vertex AI and Artifact Registry region")
     workload_identity_provider: str
     service_account: str
-    endpoint_name: Name
+    endpoint_name: Name = Field(
+        description="Endpoint ID (lower-cased, other characters than a-z 0-9 - become -); created on the first deploy"
+    )
     bucket: str
+    repository: str = Field(
+        "mlops",
+        pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$",
+        description="Artifact Registry Docker repository (in region) the CD workflow pushes bento images to",
+    )
+    machine_type: str = Field("n1-standard-2", description="Machine type of each model replica")
+    min_replicas: Annotated[int, Field(ge=1)] = 1
+    max_replicas: Annotated[int, Field(ge=1)] = 1
+    deploy_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
+        1800, description="Longest wait for deployModel (Vertex takes 5-20 min to start replicas)"
+    )
+    operation_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
+        600, description="Longest wait for the other long-running operations (upload, undeploy, deletes)"
+    )
+    metrics_lag_seconds: Annotated[float, Field(ge=0)] = Field(
+        300, description="How far back each check re-reads Cloud Monitoring for late points (Vertex: up to 180 s)"
+    )
+
+    @model_validator(mode="after")
+    def _replicas(self) -> GcpTarget:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas ({self.min_replicas}) is greater than max_replicas ({self.max_replicas})")
+        return self
 
 
 class AzureTarget(Strict):
+    """An Azure ML managed online endpoint; one deployment per release (ops/deploy/azureml.py)."""
+
     subscription_id: str
     resource_group: str
-    workspace: str
-    client_id: str
+    workspace: str = Field(description="Azure ML workspace that holds the endpoint")
+    client_id: str = Field(description="App registration (or managed identity) CD signs in as with OIDC (azure/login)")
     tenant_id: str
-    endpoint_name: Name
-    storage_account: str
-    container: str
+    endpoint_name: str = Field(
+        pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$",
+        description="Managed online endpoint (3-32 letters, digits, dashes; unique per region), made on first deploy",
+    )
+    storage_account: str = Field(description="Storage account of the DVC remote")
+    container: str = Field(description="Blob container of the DVC remote")
+    registry: str | None = Field(
+        None,
+        pattern=r"^[a-zA-Z0-9]{5,50}$",
+        description="ACR (<registry>.azurecr.io) CD pushes the bento's image to; default: the workspace's registry",
+    )
+    repository: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$",
+        description="Image repository in the registry; default: the bento's name",
+    )
+    instance_type: str = Field("Standard_DS3_v2", description="VM size of each deployment's instances")
+    instance_count: Annotated[int, Field(ge=1)] = Field(1, description="Instances of each deployment")
+    max_concurrent_requests: Annotated[int, Field(ge=1)] = Field(
+        8, description="Requests one instance serves at once (Azure's default of 1 queues BentoML's concurrency away)"
+    )
+    auth_mode: Literal["key", "aad_token"] = Field("key", description="How clients authenticate to the endpoint")
+    timeout_seconds: Annotated[float, Field(gt=0)] = Field(
+        1800, description="Longest wait for one platform change (a new deployment takes 5-15 minutes)"
+    )
+    metrics_delay_seconds: Annotated[float, Field(ge=0)] = Field(
+        180, description="Azure Monitor ingestion delay: a minute of metrics is read once this long after it ends"
+    )
+
+
+DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$")]
 
 
 class KubernetesTarget(Strict):
-    namespace: str = "default"
-    service_name: Name
-    image: str
+    """A KServe InferenceService (docs/deploy/kubernetes.md)."""
+
+    namespace: str = Field(
+        "default",
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=63,
+        description="Namespace of the InferenceService",
+    )
+    service_name: DnsLabel = Field(max_length=40, description="Name of the InferenceService")
+    image: str = Field(
+        pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$",
+        description="<registry>/<repository> of the bento images, no tag: each release is <image>:<bento version>",
+    )
     bucket: str = Field(description="DVC remote URL (s3://, gs:// or azure://)")
+    manifest: str = Field(
+        "deploy/kubernetes/inferenceservice.yaml",
+        description="The base InferenceService (resources, annotations, deployment mode), relative to the project",
+    )
+    deployment_mode: Literal["Serverless", "Knative", "RawDeployment", "Standard"] | None = Field(
+        None, description="KServe deployment mode (None: the manifest's serving.kserve.io/deploymentMode annotation)"
+    )
+    storage_uri: str | None = Field(
+        None,
+        pattern=r"^(gs|s3|pvc|https?|hdfs|webhdfs|oci|hf)://\S+$",
+        description="RawDeployment/Standard: prefix of each release's STORAGE_URI (<storage_uri>/<bento version>); "
+        "KServe's spec.canary requires one on every predictor",
+    )
+    prometheus_url: str = Field(
+        "http://prometheus-operated.monitoring.svc:9090",
+        pattern=r"^https?://\S+$",
+        description="Prometheus HTTP API that scrapes the predictor pods (/api/v1/query)",
+    )
+    endpoint_label: str = Field(
+        "endpoint",
+        pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+        description="Prometheus label of BentoML's endpoint (exported_endpoint when a ServiceMonitor adds its own)",
+    )
+    ingress_url: str | None = Field(
+        None,
+        pattern=r"^https?://\S+$",
+        description="Serverless: the ingress gateway to send per-revision requests to, with the revision's Host "
+        "header (None: its status URL directly)",
+    )
+    context: str | None = Field(None, description="kubeconfig context outside a cluster (None: the current one)")
+    timeout_seconds: Annotated[float, Field(gt=0)] = Field(
+        900, description="Longest wait for the InferenceService to report one change done"
+    )
+    request_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
+        30, description="Timeout of one prediction or Prometheus request"
+    )
 
 
 TARGETS = ("local", "aws", "gcp", "azure", "kubernetes")

@@ -70,6 +70,16 @@ class Model:
         body = {"predictions": answer, "model": self.tag, "request_id": request}
         return JSONResponse(body, headers={REQUEST_ID_HEADER: request})
 
+    # SageMaker's container contract (deploy.target aws: ops/deploy/sagemaker.py): it health-checks
+    # GET /ping and sends every request to POST /invocations, the same body as /predict.
+    @app.post("/invocations", **predict_route(Body))
+    async def invocations(self, http: Request) -> JSONResponse:
+        return await self.predict(http)
+
+    @app.get("/ping")
+    async def ping(self) -> JSONResponse:
+        return JSONResponse({"status": "ready", "model": self.tag})  # this worker has loaded it
+
     @bentoml.on_shutdown
     def flush_capture(self) -> None:
         if self.capture is not None:

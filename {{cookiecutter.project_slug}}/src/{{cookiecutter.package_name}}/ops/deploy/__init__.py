@@ -10,6 +10,10 @@ from .target import Target, TargetError
 # name -> "module:Class"; a new platform is one module and one line here.
 TARGETS = {
     "local": "local:LocalTarget",
+    "aws": "sagemaker:SageMakerTarget",
+    "gcp": "vertex:VertexTarget",
+    "azure": "azureml:AzureMLTarget",
+    "kubernetes": "kserve:KServeTarget",
     "fake": "fake:FakeTarget",
 }
 

@@ -59,8 +59,12 @@ SINK_PACKAGES = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "ab
 DRAIN_SECONDS = 0.1
 
 
+# SageMaker forwards to the container only CustomAttributes, as this header (ops/deploy/sagemaker.py).
+SAGEMAKER_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+
+
 def synthetic(headers: Mapping[str, str]) -> bool:
-    return bool(headers.get(SYNTHETIC_HEADER))
+    return bool(headers.get(SYNTHETIC_HEADER)) or SYNTHETIC_HEADER in headers.get(SAGEMAKER_ATTRIBUTES, "")
 
 
 def request_id(headers: Mapping[str, str]) -> str:
