@@ -3,6 +3,7 @@ ask for a token (workflows.id_token), and the bento's image for the target's reg
 
 import pytest
 
+from {{ cookiecutter.package_name }}.ops.config import Config
 from {{ cookiecutter.package_name }}.ops.deploy.image import build_and_push
 from {{ cookiecutter.package_name }}.ops.deploy.login import login_outputs
 from {{ cookiecutter.package_name }}.ops.deploy.target import Release, TargetError
@@ -37,6 +38,44 @@ def test_only_cloud_targets_grant_jobs_an_oidc_token(target, token):
 
 
 ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+
+
+KUBERNETES = {"namespace": "ml", "service_name": "model", "image": "ghcr.io/acme/model", "bucket": "s3://b/dvc"}
+CLUSTERS = {
+    "aws": ({"name": "eks1", "region": "eu-west-1", "role_arn": "arn:aws:iam::123456789012:role/deploy"}, "region"),
+    "gcp": (
+        {
+            "name": "gke1",
+            "location": "europe-west4",
+            "project": "my-project",
+            "workload_identity_provider": "projects/1/locations/global/workloadIdentityPools/gh/providers/gh",
+            "service_account": "deploy@my-project.iam.gserviceaccount.com",
+        },
+        "location",
+    ),
+    "azure": (
+        {"name": "aks1", "resource_group": "rg", "subscription_id": "s", "tenant_id": "t", "client_id": "c"},
+        "resource_group",
+    ),
+}
+
+
+@pytest.mark.parametrize("cloud", list(CLUSTERS))
+def test_a_kubernetes_cluster_is_reached_through_its_clouds_login(raw_config, cloud):
+    fields, where = CLUSTERS[cloud]
+    raw_config["deploy"].update(target="kubernetes", kubernetes={**KUBERNETES, "cluster": {"cloud": cloud, **fields}})
+    config = Config.model_validate(raw_config)
+    outputs, _ = login_outputs(config, fork=False, act=False)
+    assert outputs["login"] == cloud and outputs["cluster"] == fields["name"]
+    assert outputs[f"cluster_{where}"] == fields[where]
+    assert derived(config.model_dump()) == {"workflows": {"id_token": "write"}}
+
+
+def test_a_kubernetes_target_without_a_cluster_asks_for_no_token(raw_config):
+    raw_config["deploy"].update(target="kubernetes", kubernetes=KUBERNETES)
+    config = Config.model_validate(raw_config)
+    assert login_outputs(config, fork=False, act=False)[0]["login"] == "none"
+    assert derived(config.model_dump()) == {"workflows": {"id_token": "none"}}
 
 
 class Ran:

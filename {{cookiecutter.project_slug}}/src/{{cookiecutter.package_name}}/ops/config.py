@@ -212,14 +212,35 @@ class LocalTarget(Strict):
     port: Annotated[int, Field(ge=1, le=65535)] = Field(3000, description="Stable address clients call")
 
 
-class AwsTarget(Strict):
-    """SageMaker: one real-time endpoint, stable and candidate as two production variants (docs/deploy/aws.md)."""
-
+# The ids a workflow logs in to a cloud with, through GitHub's OIDC token (ops/deploy/login.py): a
+# target's block, or the cluster of the kubernetes target, holds one of these.
+class AwsLogin(Strict):
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="AWS region, e.g. us-east-1")
     role_arn: str = Field(
         pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/.+$",
-        description="The role CD assumes through GitHub OIDC; its account holds the ECR repository",
+        description="The role workflows assume through GitHub OIDC; its account holds the ECR repository",
     )
+
+
+class GcpLogin(Strict):
+    project: str = Field(
+        pattern=r"^([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="Google Cloud project ID"
+    )
+    workload_identity_provider: str = Field(
+        description="projects/N/locations/global/workloadIdentityPools/P/providers/X"
+    )
+    service_account: str = Field(description="The service account workflows impersonate through GitHub OIDC")
+
+
+class AzureLogin(Strict):
+    subscription_id: str
+    tenant_id: str
+    client_id: str = Field(description="App registration (or managed identity) workflows sign in as with OIDC")
+
+
+class AwsTarget(AwsLogin):
+    """SageMaker: one real-time endpoint, stable and candidate as two production variants (docs/deploy/aws.md)."""
+
     endpoint_name: str = Field(
         pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$",
         max_length=50,  # SageMaker allows 63; 13 more for the names of the endpoint's configs and models
@@ -254,15 +275,10 @@ class AwsTarget(Strict):
     max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(5, description="Attempts per AWS API call (retries)")
 
 
-class GcpTarget(Strict):
+class GcpTarget(GcpLogin):
     """Vertex AI: one dedicated endpoint, stable and candidate as two deployed models on it (docs: deploy/gcp)."""
 
-    project: str = Field(
-        pattern=r"^([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="Google Cloud project ID"
-    )
     region: str = Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="Vertex AI and Artifact Registry region")
-    workload_identity_provider: str
-    service_account: str
     endpoint_name: Name = Field(
         description="Endpoint ID (lower-cased, other characters than a-z 0-9 - become -); created on the first deploy"
     )
@@ -292,14 +308,11 @@ class GcpTarget(Strict):
         return self
 
 
-class AzureTarget(Strict):
+class AzureTarget(AzureLogin):
     """An Azure ML managed online endpoint; one deployment per release (ops/deploy/azureml.py)."""
 
-    subscription_id: str
     resource_group: str
     workspace: str = Field(description="Azure ML workspace that holds the endpoint")
-    client_id: str = Field(description="App registration (or managed identity) CD signs in as with OIDC (azure/login)")
-    tenant_id: str
     endpoint_name: str = Field(
         pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$",
         description="Managed online endpoint (3-32 letters, digits, dashes; unique per region), made on first deploy",
@@ -331,6 +344,26 @@ class AzureTarget(Strict):
 
 
 DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$")]
+
+
+class EksCluster(AwsLogin):
+    cloud: Literal["aws"]
+    name: str = Field(description="EKS cluster: `aws eks update-kubeconfig`")
+
+
+class GkeCluster(GcpLogin):
+    cloud: Literal["gcp"]
+    name: str = Field(description="GKE cluster: `gcloud container clusters get-credentials`")
+    location: str = Field(description="The cluster's region or zone")
+
+
+class AksCluster(AzureLogin):
+    cloud: Literal["azure"]
+    name: str = Field(description="AKS cluster: `az aks get-credentials`")
+    resource_group: str
+
+
+Cluster = Annotated[EksCluster | GkeCluster | AksCluster, Field(discriminator="cloud")]
 
 
 class KubernetesTarget(Strict):
@@ -376,6 +409,11 @@ class KubernetesTarget(Strict):
         pattern=r"^https?://\S+$",
         description="Serverless: the ingress gateway to send per-revision requests to, with the revision's Host "
         "header (None: its status URL directly)",
+    )
+    cluster: Cluster | None = Field(
+        None,
+        description="The managed cluster CD reaches through its cloud's OIDC login (None: the runner has a kubeconfig, "
+        "e.g. a self-hosted runner in the cluster)",
     )
     context: str | None = Field(None, description="kubeconfig context outside a cluster (None: the current one)")
     timeout_seconds: Annotated[float, Field(gt=0)] = Field(

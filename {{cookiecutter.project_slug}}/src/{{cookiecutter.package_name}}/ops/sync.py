@@ -32,11 +32,14 @@ OIDC_TARGETS = ("aws", "gcp", "azure")
 
 def derived(values: dict) -> dict:
     """Literals computed from config values: `workflows.id_token`, the jobs' OIDC permission, is
-    granted only where the target logs in to a cloud (least privilege for the local target)."""
+    granted only where the target logs in to a cloud (least privilege for the local target, and for
+    a kubernetes target without a `cluster` block)."""
     target = _lookup(values, "deploy.target")
     if target is _ABSENT:
         return {}
-    return {"workflows": {"id_token": "write" if target in OIDC_TARGETS else "none"}}
+    cluster = _lookup(values, "deploy.kubernetes.cluster") if target == "kubernetes" else None
+    logs_in = target in OIDC_TARGETS or cluster not in (None, _ABSENT)
+    return {"workflows": {"id_token": "write" if logs_in else "none"}}
 
 
 def _lookup(values: dict, dotted: str):
