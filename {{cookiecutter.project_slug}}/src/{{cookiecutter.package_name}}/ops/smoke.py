@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,13 +15,7 @@ from .config import Config
 from .data import request_rows
 from .errors import MlopsError
 from .monitoring.capture import SAMPLE_ENV
-from .tools import executable
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from .tools import executable, free_port, wait_ready
 
 
 def sample_request(config: Config, frame: pd.DataFrame, rows: int = 2) -> list[dict]:
@@ -40,19 +32,9 @@ def _tail(log: Path) -> str:
 
 
 def _ready(url: str, server: subprocess.Popen, timeout: float) -> None:
-    """Wait for /readyz 200 (BentoML answers it once the service is up)."""
-    deadline = time.monotonic() + timeout
-    while server.poll() is None and time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    raise MlopsError(
-        "the server "
-        + (f"exited {server.returncode}" if server.poll() is not None else f"was not ready within {timeout:.0f} s")
-    )
+    if not wait_ready(url, lambda: server.poll() is None, timeout):
+        state = f"exited {server.returncode}" if server.poll() is not None else f"was not ready within {timeout:.0f} s"
+        raise MlopsError(f"the server {state}")
 
 
 def smoke(servable: str, rows: list[dict], timeout: float = 120, args: Sequence[str] = ()) -> dict:

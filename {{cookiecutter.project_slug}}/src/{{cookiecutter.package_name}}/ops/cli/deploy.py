@@ -145,7 +145,7 @@ def _rehearse(cfg: Config, release):
     from ..deploy import release as releases
     from ..deploy.local import LocalTarget
     from ..registry import version_by_alias
-    from ..smoke import free_port
+    from ..tools import free_port
 
     local = cfg.model_copy(update={"deploy": cfg.deploy.model_copy(update={"local": LocalSettings(port=free_port())})})
     chosen = LocalTarget(local, state_dir=Path(".mlops/deploy/rehearsal"), capture=False)

@@ -29,7 +29,7 @@ from ..config import Config
 from ..config import LocalTarget as LocalSettings
 from ..monitoring.capture import SAMPLE_ENV, SYNTHETIC_HEADER
 from ..state import STATE_ROOT_ENV, state_path
-from ..tools import executable
+from ..tools import executable, free_port, wait_ready
 from .policy import histogram_quantile
 from .target import Observation, Release, State, TargetError, Window
 
@@ -193,12 +193,6 @@ def _tail(path: Path, lines: int = LOG_TAIL) -> str:
     except OSError:
         return "(no log)"
     return "\n".join(kept[-lines:]) or "(empty log)"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _user_bentoml_home() -> Path:
@@ -425,7 +419,7 @@ class LocalTarget:
 
     def _start_server(self, release: Release) -> dict:
         """`bentoml serve` on a free port, with a home of its own whose store links to the user's."""
-        port = _free_port()
+        port = free_port()
         home = self.state_dir / f"server-{port}"
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True)
@@ -450,23 +444,14 @@ class LocalTarget:
         }
 
     def _wait_ready(self, server: dict, timeout: float = READY_TIMEOUT) -> None:
-        """Until /readyz is 200 (it hangs, rather than 503, until the worker is up)."""
-        deadline = time.monotonic() + timeout
         log = Path(server["home"]) / "serve.log"
-        while time.monotonic() < deadline:
+        url = f"http://127.0.0.1:{server['port']}"
+        if not wait_ready(url, lambda: _alive(server["pid"], server.get("started")), timeout):
             if not _alive(server["pid"], server.get("started")):
                 raise TargetError(f"local: `bentoml serve {server['bento']}` exited early; its log:\n{_tail(log)}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{server['port']}/readyz", timeout=2).status_code == 200:
-                    server["ready_seconds"] = round(time.time() - server["launched"], 2)
-                    server["workers"] = [
-                        [each, _start_time(each)] for each in sorted(_family(server["pid"]) - {server["pid"]})
-                    ]
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        raise TargetError(f"local: {server['bento']} not ready after {timeout:.0f} s; its log:\n{_tail(log)}")
+            raise TargetError(f"local: {server['bento']} not ready after {timeout:.0f} s; its log:\n{_tail(log)}")
+        server["ready_seconds"] = round(time.time() - server["launched"], 2)
+        server["workers"] = [[each, _start_time(each)] for each in sorted(_family(server["pid"]) - {server["pid"]})]
 
     def _scrape(self, server: dict) -> Counters:
         try:
