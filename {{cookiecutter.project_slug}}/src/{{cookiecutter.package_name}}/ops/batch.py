@@ -169,7 +169,7 @@ def registry_model(config: Config, alias: str | None = None, number: str | None 
     scikit-learn model loaded through MLflow; RegistryError/MlopsError (one line) when there is none."""
     import mlflow
 
-    from .bento import registry_version  # the served model is resolved the same way
+    from .registry import registry_version  # as the served model is resolved (ops/bento.py)
     from .tracking import connect, reaching, tracking_uri
 
     version = registry_version(config, alias or config.registry.champion_alias, number)

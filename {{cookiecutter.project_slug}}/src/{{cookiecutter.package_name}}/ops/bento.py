@@ -19,27 +19,12 @@ from mlflow.entities.model_registry import ModelVersion
 from .config import Config
 from .errors import MlopsError
 from .monitoring.capture import SINK_PACKAGES
-from .registry import version_by_alias, version_by_number
+from .registry import registry_version
 from .state import is_uri
-from .tracking import connect, reaching, shown, tracking_uri
+from .tracking import connect, reaching, tracking_uri
 
 BENTOFILE = "bentofile.yaml"
 MODEL_ARG = "model"  # the bento argument ops/service.py reads (it cannot import this module in a bento)
-
-
-def registry_version(config: Config, alias: str, number: str | None = None) -> ModelVersion:
-    """The registry version `number`, or else the one `alias` names."""
-    version = version_by_number(config, number) if number else version_by_alias(config, alias)
-    if version is None:
-        wanted = f"version {number}" if number else f"{alias!r} version"
-        name = config.project.model_name
-        where = shown(tracking_uri(config))
-        # Only `register` makes versions; the champion alias is set by a deploy (or `mlops promote`).
-        champion = not number and alias == config.registry.champion_alias
-        promote = "`mlops promote` makes the challenger the champion (`make deploy` does)"
-        fix = promote if champion else "run `mlops register`"
-        raise MlopsError(f"model {name!r} has no {wanted} in {where}: {fix}")
-    return version
 
 
 def model_tag(config: Config, version: ModelVersion) -> str:

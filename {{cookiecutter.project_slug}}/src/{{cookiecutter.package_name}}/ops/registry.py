@@ -15,9 +15,10 @@ from mlflow.exceptions import MlflowException
 
 from .config import Config
 from .data import TEST, features, read_table
+from .errors import MlopsError
 from .evaluate import METRICS_FILE, read
 from .lineage import file_md5, tags
-from .tracking import MODEL_URI_TAG, RegistryError, connect, log_run, registry_call, run_of_model
+from .tracking import MODEL_URI_TAG, RegistryError, connect, log_run, registry_call, run_of_model, shown, tracking_uri
 from .training import MODEL, load
 
 __all__ = ["RegistryError", "champion_metrics", "promote", "register", "track", "version_by_alias", "version_by_number"]
@@ -117,3 +118,18 @@ def champion_metrics(config: Config) -> tuple[str, dict[str, float]] | None:
     if champion is None or not champion.run_id:
         return None
     return champion.version, dict(_client(config).get_run(champion.run_id).data.metrics)
+
+
+def registry_version(config: Config, alias: str, number: str | None = None) -> ModelVersion:
+    """The registry version `number`, or else the one `alias` names."""
+    version = version_by_number(config, number) if number else version_by_alias(config, alias)
+    if version is None:
+        wanted = f"version {number}" if number else f"{alias!r} version"
+        name = config.project.model_name
+        where = shown(tracking_uri(config))
+        # Only `register` makes versions; the champion alias is set by a deploy (or `mlops promote`).
+        champion = not number and alias == config.registry.champion_alias
+        promote = "`mlops promote` makes the challenger the champion (`make deploy` does)"
+        fix = promote if champion else "run `mlops register`"
+        raise MlopsError(f"model {name!r} has no {wanted} in {where}: {fix}")
+    return version
