@@ -1,25 +1,25 @@
-"""Benchmark of the canary controller on the four cloud targets, each with its real SDK against the local
-stand-in of its test module (tests/test_target_{aws,gcp,azure,kubernetes}.py: moto server, the Vertex AI
-and Cloud Monitoring REST stand-in, the fake ARM transport adapter, the Kubernetes API + Prometheus
-stand-in), beside the in-memory FakeTarget as the baseline of the same run, runs alternating.
+"""Benchmark of the canary controller on the four cloud targets: each target's real SDK against the
+local stand-in of its test module (tests/test_target_{aws,gcp,azure,kubernetes}.py: moto server, the
+Vertex AI + Cloud Monitoring REST stand-in, the fake ARM transport, the Kubernetes API + Prometheus
+stand-in), and the in-memory FakeTarget as the baseline of the same run; runs alternate the targets.
 
-Per target and run: a fresh stand-in state, a first deploy, then one measured promote rollout (steps
-10/50/100, the test module's own policy, clock and sleep: every wait is injected, none is slept). Measured:
-- controller time per step: the wall time of each check + action (observe, replay, decide, set_traffic
-  or promote), i.e. from the return of one injected sleep to the next sleep or the end of the run; the
-  sleeps themselves (where the tests' stand-ins publish live traffic) are excluded. Median and max over
-  every check of every run; the ratio is target / FakeTarget, medians;
-- setup: run() start to the first sleep (reconcile, deploy the candidate, warm-up requests, first step);
-- API calls per rollout, counted as the tests count them (botocore before-call hooks, the stand-ins' own
-  request logs, FakeAzure.counts()); FakeTarget's are its recorded in-memory method calls.
-One unmeasured warm-up rollout per target first (lazy imports, connection pools).
+Per target and run: fresh stand-in state, a first deploy, then one measured promote rollout (steps
+10/50/100 with the test module's own policy, clock and sleep: every wait is injected, none slept):
+- time per step: wall time of each check + action (observe, replay, decide, set_traffic or promote),
+  from the return of one injected sleep to the next sleep or the end of run(); the sleeps (where the
+  tests' stand-ins publish live traffic) are excluded. Median and max over every check of every run,
+  and the ratio of the medians target / FakeTarget. Setup: run() up to the first sleep (reconcile,
+  deploy the candidate, warm-up requests, the first step);
+- API calls per rollout, counted as the tests count them (botocore before-call hooks, the stand-ins'
+  request logs, FakeAzure.counts()); for FakeTarget its recorded in-memory method calls.
+One unmeasured warm-up rollout per target first (lazy imports, first connections).
 
-What the numbers bound: the stand-ins answer in microseconds and run in this process (their CPU is in the
-figures), so the time is the controller's, the SDK's and the stand-in's own work, an upper bound on the
-controller's overhead per step. Real clouds add their API latencies (tens to hundreds of ms a call), the
-minutes a deployment or a new revision takes and the policy's step and interval seconds.
+Why these numbers bound only the controller's own overhead: a stand-in answers at once and runs in this
+process (its CPU is in the figures), so a step here is the controller's, the SDK's and the stand-in's
+work, nothing else. Real clouds add their API latencies (tens to hundreds of ms a call), the minutes a
+deployment or revision takes to start, and the policy's step and interval seconds.
 
-Run:  .venv/bin/python bench/targets.py [--runs 5]    (~1 min; prints and writes bench/results/targets.md)
+Run:  .venv/bin/python bench/targets.py [--runs 5]   (~1 min; prints and writes bench/results/targets.md)
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import argparse
 import contextlib
 import datetime
 import importlib
+import io
 import logging
 import os
 import statistics
@@ -46,6 +47,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 from helpers import bake
 
 ROWS = [{"x": float(i)} for i in range(5)]
+HEADER = (
+    "| target (stand-in) | checks/rollout | ms per step, median | max | median / fake | setup ms "
+    "| rollout ms (no sleeps) | API calls/rollout |"
+)
+NOTE = (
+    "A step is one check + action, injected sleeps excluded. In-process stand-ins: an upper bound on the "
+    "controller's own overhead; real clouds add their API latencies and waits."
+)
 
 
 def log(message: str) -> None:
@@ -67,58 +76,52 @@ def baked_ops(work: Path):
         sys.path.remove(src)
 
 
-class Sleep:
-    """Wraps a controller's injected sleep: perf_counter on entry and on return."""
-
-    def __init__(self, sleep) -> None:
-        self.sleep, self.marks = sleep, []
-
-    def __call__(self, seconds: float) -> None:
-        self.marks.append(time.perf_counter())
-        self.sleep(seconds)
-        self.marks.append(time.perf_counter())
-
-
 def measure(controller, release) -> dict:
-    """One promote rollout: its setup time and the time of each check + action, sleeps excluded."""
-    controller.sleep = timed = Sleep(controller.sleep)
-    start = time.perf_counter()
+    """One promote rollout: its setup time and the time of each check + action, injected sleeps excluded."""
+    marks, sleep = [time.perf_counter()], controller.sleep
+
+    def timed(seconds: float) -> None:
+        marks.append(time.perf_counter())
+        sleep(seconds)
+        marks.append(time.perf_counter())
+
+    controller.sleep = timed
     result = controller.run(release)
-    marks = [start, *timed.marks, time.perf_counter()]
-    if result.outcome != "promoted" or not timed.marks:
+    marks.append(time.perf_counter())
+    if result.outcome != "promoted" or len(marks) < 4:
         sys.exit(f"[bench] a good candidate was not promoted: {result.outcome}: {result.reason}")
     return {"setup": marks[1] - marks[0], "steps": [b - a for a, b in zip(marks[2::2], marks[3::2], strict=True)]}
 
 
-# ---------------------------------------------------------------- the targets, each with its stand-in
+def deploy(module: str):
+    return importlib.import_module(f"cloud_targets.ops.deploy.{module}")
+
+
+@contextlib.contextmanager
+def running(fixture, *args):
+    """A generator fixture driven by hand: its value, then its teardown."""
+    steps = raw(fixture)(*args)
+    yield next(steps)
+    next(steps, None)
 
 
 @contextlib.contextmanager
 def fake(ops):
-    fake_mod = importlib.import_module("cloud_targets.ops.deploy.fake")
-    controller = importlib.import_module("cloud_targets.ops.deploy.controller")
     policy = ops.config.Canary(steps=[10, 50, 100], step_seconds=0, interval_seconds=1, min_requests=20, replay_rows=5)
+    release = deploy("target").Release
 
     def rollout():
-        target = fake_mod.FakeTarget(stable=ops.deploy.target.Release("bench:v1aaa", "1"))
-        clock = [0.0]
-        run = controller.Controller(
-            target, policy, sample_rows=ROWS, clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s)
-        )
-        timing = measure(run, ops.deploy.target.Release("bench:v2bbb", "2"))
-        return timing, Counter(name for name, _ in target.calls)
+        target, clock = deploy("fake").FakeTarget(stable=release("bench:v1aaa", "1")), [0.0]
+        sleep = lambda seconds: clock.__setitem__(0, clock[0] + seconds)
+        run = deploy("controller").Controller(target, policy, sample_rows=ROWS, clock=lambda: clock[0], sleep=sleep)
+        return measure(run, release("bench:v2bbb", "2")), Counter(name for name, _ in target.calls)
 
     yield rollout
 
 
 @contextlib.contextmanager
 def aws(ops):
-    t = importlib.import_module("test_target_aws")
-    mod = importlib.import_module("cloud_targets.ops.deploy.sagemaker")
-    controller = importlib.import_module("cloud_targets.ops.deploy.controller")
-    project = Path(ops.__file__).parents[3]
-    servers = raw(t.moto_url)()
-    url = next(servers)
+    t, mod, project = importlib.import_module("test_target_aws"), deploy("sagemaker"), Path(ops.__file__).parents[3]
 
     def rollout():
         with pytest.MonkeyPatch.context() as patch, tempfile.TemporaryDirectory() as tmp:
@@ -126,37 +129,32 @@ def aws(ops):
             target = mod.SageMakerTarget(raw(t.make_config)(ops.config, project)())
             first, second = raw(t.releases)(mod)
             traffic = t.Traffic(raw(t.sm)(), raw(t.cw)())
-            run = controller.Controller(target, t._policy(ops.config), clock=traffic.clock, sleep=traffic.sleep)
+            run = deploy("controller").Controller(
+                target, t._policy(ops.config), clock=traffic.clock, sleep=traffic.sleep
+            )
             if run.run(first).outcome != "first_deploy":
                 sys.exit("[bench] aws: first deploy failed")
             calls = t.Calls(target)
             return measure(run, second), calls.take()
 
-    try:
+    with running(t.moto_url) as url:
         yield rollout
-    finally:
-        next(servers, None)
 
 
 @contextlib.contextmanager
 def gcp(ops):
     t = importlib.import_module("test_target_gcp")
-    servers = raw(t.standin)()
-    standin = next(servers)
-    mod = importlib.import_module("cloud_targets.ops.deploy.vertex")
-    make_target = raw(t.make_target)(mod, raw(t.config)(ops), standin)
-    controller = raw(t.controller)(ops)
+    with running(t.standin) as standin:
+        make_target = raw(t.make_target)(deploy("vertex"), raw(t.config)(ops), standin)
+        controller = raw(t.controller)(ops)
 
-    def rollout():
-        vertex = raw(t.vertex)(standin)  # reset
-        t._first_deploy(vertex, make_target, controller, ops)
-        before = Counter(vertex.calls)
-        return measure(controller(make_target()), t._release(ops, t.V2, "2")), vertex.calls - before
+        def rollout():
+            vertex = raw(t.vertex)(standin)  # reset
+            t._first_deploy(vertex, make_target, controller, ops)
+            before = Counter(vertex.calls)
+            return measure(controller(make_target()), t._release(ops, t.V2, "2")), vertex.calls - before
 
-    try:
         yield rollout
-    finally:
-        next(servers, None)
 
 
 @contextlib.contextmanager
@@ -168,8 +166,9 @@ def azure(ops):
     def rollout():
         adapter, clock = t.FakeAzure(), t.Clock()
         target = raw(t.make_target)(ops, base, adapter, clock)()
-        stable = raw(t.stable)(ops, target, adapter, clock)  # first deploy, its calls forgotten
-        return measure(t.controller(ops, stable, clock), t.release(ops, t.V2, "2")), adapter.counts()
+        with contextlib.redirect_stdout(io.StringIO()):  # azure-ai-ml prints "Check: endpoint ... exists"
+            stable = raw(t.stable)(ops, target, adapter, clock)  # first deploy, its calls forgotten
+            return measure(t.controller(ops, stable, clock), t.release(ops, t.V2, "2")), adapter.counts()
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # marshmallow's deprecation warnings from azure-ai-ml, as in its tests
@@ -181,25 +180,17 @@ def kubernetes(ops):
     t = importlib.import_module("test_target_kubernetes")
     ops = raw(t.ops)(ops)
     kserve, project = raw(t.kserve)(ops), raw(t.project)(ops)
-    servers = raw(t.server)()
-    server = next(servers)
 
     def rollout():
-        clusters = raw(t.cluster)(server)
-        cluster = next(clusters)
-        make = raw(t.make)(ops, kserve, project, cluster)  # Serverless, the shipped manifest's mode
-        if t.controller(ops, make(), cluster).run(kserve.Release(t.V1, "1")).outcome != "first_deploy":
-            sys.exit("[bench] kubernetes: first deploy failed")
-        start = len(cluster.log)
-        timing = measure(t.controller(ops, make(), cluster), kserve.Release(t.V2, "2"))
-        calls = cluster.calls(start)
-        next(clusters, None)  # the fixture's teardown: fails on any error inside the stand-in
-        return timing, calls
+        with running(t.cluster, server) as cluster:  # its teardown fails on any error inside the stand-in
+            make = raw(t.make)(ops, kserve, project, cluster)  # Serverless, the shipped manifest's mode
+            if t.controller(ops, make(), cluster).run(kserve.Release(t.V1, "1")).outcome != "first_deploy":
+                sys.exit("[bench] kubernetes: first deploy failed")
+            start = len(cluster.log)
+            return measure(t.controller(ops, make(), cluster), kserve.Release(t.V2, "2")), cluster.calls(start)
 
-    try:
+    with running(t.server) as server:
         yield rollout
-    finally:
-        next(servers, None)
 
 
 TARGETS = {
@@ -211,44 +202,41 @@ TARGETS = {
 }
 
 
-# ---------------------------------------------------------------- report
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.2f}"
+def row(name: str, results: list, base: float) -> tuple[str, str]:
+    """One target's line of the figures table and of the calls-by-kind table."""
+    steps = [s for timing, _ in results for s in timing["steps"]]
+    setup = statistics.median(timing["setup"] for timing, _ in results)
+    whole = statistics.median(timing["setup"] + sum(timing["steps"]) for timing, _ in results)
+    checks = statistics.median(len(timing["steps"]) for timing, _ in results)
+    totals = sorted(sum(calls.values()) for _, calls in results)
+    total = f"{statistics.median(totals):g}" + ("" if totals[0] == totals[-1] else f" ({totals[0]}-{totals[-1]})")
+    median = statistics.median(steps)
+    figures = (
+        f"| {name} | {checks:g} | {median * 1000:.2f} | {max(steps) * 1000:.2f} | {median / base:.1f}x "
+        f"| {setup * 1000:.2f} | {whole * 1000:.2f} | {total} |"
+    )
+    kinds = sorted(set().union(*(calls for _, calls in results)))
+    by_kind = ", ".join(f"{k} {statistics.median(calls[k] for _, calls in results):g}" for k in kinds)
+    return figures, f"| {name.split()[0]} | {by_kind} |"
 
 
 def report(found: dict[str, list], runs: int) -> str:
     base = statistics.median(s for timing, _ in found[next(iter(found))] for s in timing["steps"])
-    rows = [
-        "| target (stand-in) | checks/rollout | ms per step, median | max | median / fake | setup ms | "
-        "rollout ms (no sleeps) | API calls/rollout |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    kinds = ["", "| target | API calls per rollout by kind (median of the runs) |", "|---|---|"]
-    for name, results in found.items():
-        steps = [s for timing, _ in results for s in timing["steps"]]
-        setup = statistics.median(timing["setup"] for timing, _ in results)
-        whole = statistics.median(timing["setup"] + sum(timing["steps"]) for timing, _ in results)
-        checks = statistics.median(len(timing["steps"]) for timing, _ in results)
-        totals = sorted(sum(calls.values()) for _, calls in results)
-        total = f"{statistics.median(totals):g}" + ("" if totals[0] == totals[-1] else f" ({totals[0]}-{totals[-1]})")
-        median = statistics.median(steps)
-        rows.append(
-            f"| {name} | {checks:g} | {ms(median)} | {ms(max(steps))} | {median / base:.1f}x | {ms(setup)} | "
-            f"{ms(whole)} | {total} |"
-        )
-        by_kind = {k: statistics.median(c[k] for _, c in results) for k in sorted(set().union(*(c for _, c in results)))}
-        kinds.append(f"| {name.split()[0]} | " + ", ".join(f"{k} {v:g}" for k, v in by_kind.items()) + " |")
-    notes = [
-        "",
-        f"{runs} measured promote rollouts per target (after one warm-up), alternating targets from run to run. "
-        "A step is one check + action of the controller (observe, replay, decide, set_traffic or promote), "
-        "injected sleeps excluded; setup is run() up to the first sleep (reconcile, deploy the candidate, "
-        "warm-up requests, the first step). Stand-ins run in this process: their time is in the figures, "
-        "an upper bound on the controller's own overhead; real clouds add their API latencies and waits.",
-    ]
-    return "\n".join([*rows, *kinds, *notes, ""])
+    lines = [row(name, results, base) for name, results in found.items()]
+    return "\n".join(
+        [
+            HEADER,
+            "|---|---|---|---|---|---|---|---|",
+            *(figures for figures, _ in lines),
+            "",
+            "| target | API calls per rollout by kind (median of the runs) |",
+            "|---|---|",
+            *(kinds for _, kinds in lines),
+            "",
+            f"{runs} promote rollouts per target after a warm-up. {NOTE}",
+            "",
+        ]
+    )
 
 
 def main() -> None:

@@ -55,6 +55,21 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
+def test_track_refuses_outputs_that_are_not_the_pipelines(config, workspace):
+    import yaml
+
+    from {{ cookiecutter.package_name }}.ops.evaluate import METRICS_FILE
+
+    scores_and_sample(config)
+    lock = {"stages": {"evaluate": {"deps": [{"path": str(MODEL), "md5": file_md5(MODEL)}],
+                                    "outs": [{"path": str(METRICS_FILE), "md5": file_md5(METRICS_FILE)}]}}}  # fmt: skip
+    Path("dvc.lock").write_text(yaml.safe_dump(lock))
+    track(config)  # what dvc.lock recorded: logged
+    METRICS_FILE.write_text(METRICS_FILE.read_text().replace("{", '{"edited": 1, ', 1))
+    with pytest.raises(RegistryError, match=r"^metrics.json differ from what dvc.lock recorded: run `dvc repro`"):
+        track(config)
+
+
 def test_the_environment_chooses_the_registry_over_mlops_yaml(config, tmp_path, monkeypatch):
     assert config.registry.tracking_uri == "sqlite:///mlflow.db"
     monkeypatch.setenv("MLOPS_STATE_ROOT", str(tmp_path))

@@ -9,7 +9,11 @@ import re
 import subprocess
 from pathlib import Path
 
+import yaml
+
 from .config import Config
+
+DVC_LOCK = Path("dvc.lock")
 
 
 def file_md5(path: Path | str) -> str:
@@ -19,6 +23,20 @@ def file_md5(path: Path | str) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def stale_outputs(*paths: Path) -> list[str]:
+    """Those of `paths` whose bytes differ from what dvc.lock recorded for them (a model retrained, or
+    metrics.json rewritten, outside `dvc repro`); none without a dvc.lock."""
+    if not DVC_LOCK.exists():
+        return []
+    recorded = {
+        entry["path"]: entry["md5"]
+        for stage in (yaml.safe_load(DVC_LOCK.read_text()) or {}).get("stages", {}).values()
+        for entry in stage.get("deps", []) + stage.get("outs", [])
+        if "md5" in entry
+    }
+    return [str(path) for path in paths if str(path) in recorded and file_md5(path) != recorded[str(path)]]
 
 
 def params_hash(config: Config) -> str:

@@ -17,7 +17,7 @@ from .config import Config
 from .data import TEST, features, read_table
 from .errors import MlopsError
 from .evaluate import METRICS_FILE, read
-from .lineage import file_md5, tags
+from .lineage import file_md5, stale_outputs, tags
 from .tracking import MODEL_URI_TAG, RegistryError, connect, log_run, registry_call, run_of_model, shown, tracking_uri
 from .training import MODEL, load
 
@@ -47,6 +47,8 @@ def track(config: Config) -> str:
     _current_md5()
     if not METRICS_FILE.exists():
         raise RegistryError(f"{METRICS_FILE} does not exist: run `dvc repro` first")
+    if stale := stale_outputs(MODEL, TEST, METRICS_FILE):  # the run must log what the pipeline made
+        raise RegistryError(f"{', '.join(stale)} differ from what dvc.lock recorded: run `dvc repro` first")
     sample = features(config, read_table(TEST)).head(5)
     return log_run(config, load(), read(), sample, tags(config, MODEL))
 
