@@ -1,23 +1,22 @@
-"""Benchmark of the canary controller on the four cloud targets: each target's real SDK against the
-local stand-in of its test module (tests/test_target_{aws,gcp,azure,kubernetes}.py: moto server, the
-Vertex AI + Cloud Monitoring REST stand-in, the fake ARM transport, the Kubernetes API + Prometheus
-stand-in), and the in-memory FakeTarget as the baseline of the same run; runs alternate the targets.
+"""Benchmark of the canary controller on the four cloud targets, each with its real SDK against the local
+stand-in of its test module (tests/test_target_{aws,gcp,azure,kubernetes}.py: moto server, Vertex AI +
+Cloud Monitoring REST stand-in, fake ARM transport, Kubernetes API + Prometheus stand-in), with the
+in-memory FakeTarget as the baseline of the same run; runs alternate the targets.
 
 Per target and run: fresh stand-in state, a first deploy, then one measured promote rollout (steps
-10/50/100 with the test module's own policy, clock and sleep: every wait is injected, none slept):
-- time per step: wall time of each check + action (observe, replay, decide, set_traffic or promote),
-  from the return of one injected sleep to the next sleep or the end of run(); the sleeps (where the
-  tests' stand-ins publish live traffic) are excluded. Median and max over every check of every run,
-  and the ratio of the medians target / FakeTarget. Setup: run() up to the first sleep (reconcile,
-  deploy the candidate, warm-up requests, the first step);
+10/50/100, the test module's own policy, clock and sleep: every wait is injected, none slept):
+- time per step: wall time of each check + action (observe, replay, decide, set_traffic or promote), from
+  the return of one injected sleep to the next sleep or the end of run(); the sleeps (where the tests'
+  stand-ins publish live traffic) excluded. Median and max over all checks of all runs; ratio of the
+  medians target / FakeTarget. Setup: run() up to the first sleep (reconcile, deploy the candidate,
+  warm-up requests, first step). One unmeasured warm-up rollout per target first;
 - API calls per rollout, counted as the tests count them (botocore before-call hooks, the stand-ins'
   request logs, FakeAzure.counts()); for FakeTarget its recorded in-memory method calls.
-One unmeasured warm-up rollout per target first (lazy imports, first connections).
 
-Why these numbers bound only the controller's own overhead: a stand-in answers at once and runs in this
-process (its CPU is in the figures), so a step here is the controller's, the SDK's and the stand-in's
-work, nothing else. Real clouds add their API latencies (tens to hundreds of ms a call), the minutes a
-deployment or revision takes to start, and the policy's step and interval seconds.
+Why this bounds only the controller's own overhead: a stand-in answers at once, in this process (its CPU
+is in the figures), so a step here is the controller's, the SDK's and the stand-in's work and nothing
+else. Real clouds add their API latencies (tens to hundreds of ms a call), the minutes a deployment or
+revision takes to start, and the policy's step and interval seconds.
 
 Run:  .venv/bin/python bench/targets.py [--runs 5]   (~1 min; prints and writes bench/results/targets.md)
 """
@@ -101,19 +100,21 @@ def deploy(module: str):
 def running(fixture, *args):
     """A generator fixture driven by hand: its value, then its teardown."""
     steps = raw(fixture)(*args)
-    yield next(steps)
-    next(steps, None)
+    try:
+        yield next(steps)
+    finally:
+        next(steps, None)
 
 
 @contextlib.contextmanager
 def fake(ops):
+    controller, release = deploy("controller"), deploy("target").Release  # the first imports ops.config
     policy = ops.config.Canary(steps=[10, 50, 100], step_seconds=0, interval_seconds=1, min_requests=20, replay_rows=5)
-    release = deploy("target").Release
 
     def rollout():
         target, clock = deploy("fake").FakeTarget(stable=release("bench:v1aaa", "1")), [0.0]
         sleep = lambda seconds: clock.__setitem__(0, clock[0] + seconds)
-        run = deploy("controller").Controller(target, policy, sample_rows=ROWS, clock=lambda: clock[0], sleep=sleep)
+        run = controller.Controller(target, policy, sample_rows=ROWS, clock=lambda: clock[0], sleep=sleep)
         return measure(run, release("bench:v2bbb", "2")), Counter(name for name, _ in target.calls)
 
     yield rollout
@@ -121,7 +122,8 @@ def fake(ops):
 
 @contextlib.contextmanager
 def aws(ops):
-    t, mod, project = importlib.import_module("test_target_aws"), deploy("sagemaker"), Path(ops.__file__).parents[3]
+    t, mod, controller = importlib.import_module("test_target_aws"), deploy("sagemaker"), deploy("controller")
+    project = Path(ops.__file__).parents[3]
 
     def rollout():
         with pytest.MonkeyPatch.context() as patch, tempfile.TemporaryDirectory() as tmp:
@@ -129,9 +131,7 @@ def aws(ops):
             target = mod.SageMakerTarget(raw(t.make_config)(ops.config, project)())
             first, second = raw(t.releases)(mod)
             traffic = t.Traffic(raw(t.sm)(), raw(t.cw)())
-            run = deploy("controller").Controller(
-                target, t._policy(ops.config), clock=traffic.clock, sleep=traffic.sleep
-            )
+            run = controller.Controller(target, t._policy(ops.config), clock=traffic.clock, sleep=traffic.sleep)
             if run.run(first).outcome != "first_deploy":
                 sys.exit("[bench] aws: first deploy failed")
             calls = t.Calls(target)
@@ -166,7 +166,8 @@ def azure(ops):
     def rollout():
         adapter, clock = t.FakeAzure(), t.Clock()
         target = raw(t.make_target)(ops, base, adapter, clock)()
-        with contextlib.redirect_stdout(io.StringIO()):  # azure-ai-ml prints "Check: endpoint ... exists"
+        quiet = io.StringIO()  # azure-ai-ml prints "Check: endpoint ... exists" and progress dots
+        with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
             stable = raw(t.stable)(ops, target, adapter, clock)  # first deploy, its calls forgotten
             return measure(t.controller(ops, stable, clock), t.release(ops, t.V2, "2")), adapter.counts()
 
@@ -204,39 +205,25 @@ TARGETS = {
 
 def row(name: str, results: list, base: float) -> tuple[str, str]:
     """One target's line of the figures table and of the calls-by-kind table."""
-    steps = [s for timing, _ in results for s in timing["steps"]]
-    setup = statistics.median(timing["setup"] for timing, _ in results)
-    whole = statistics.median(timing["setup"] + sum(timing["steps"]) for timing, _ in results)
-    checks = statistics.median(len(timing["steps"]) for timing, _ in results)
-    totals = sorted(sum(calls.values()) for _, calls in results)
-    total = f"{statistics.median(totals):g}" + ("" if totals[0] == totals[-1] else f" ({totals[0]}-{totals[-1]})")
-    median = statistics.median(steps)
-    figures = (
-        f"| {name} | {checks:g} | {median * 1000:.2f} | {max(steps) * 1000:.2f} | {median / base:.1f}x "
-        f"| {setup * 1000:.2f} | {whole * 1000:.2f} | {total} |"
-    )
-    kinds = sorted(set().union(*(calls for _, calls in results)))
-    by_kind = ", ".join(f"{k} {statistics.median(calls[k] for _, calls in results):g}" for k in kinds)
-    return figures, f"| {name.split()[0]} | {by_kind} |"
+    med, timings, counts = statistics.median, [t for t, _ in results], [c for _, c in results]
+    steps = [s for t in timings for s in t["steps"]]
+    setup, whole = med(t["setup"] for t in timings), med(t["setup"] + sum(t["steps"]) for t in timings)
+    totals = sorted(sum(c.values()) for c in counts)
+    spread = "" if totals[0] == totals[-1] else f" ({totals[0]}-{totals[-1]})"
+    ms = [f"{1e3 * seconds:.2f}" for seconds in (med(steps), max(steps), setup, whole)]
+    checks, ratio = f"{med(len(t['steps']) for t in timings):g}", f"{med(steps) / base:.1f}x"
+    cells = [name, checks, *ms[:2], ratio, *ms[2:], f"{med(totals):g}{spread}"]
+    kinds = ", ".join(f"{k} {med(c[k] for c in counts):g}" for k in sorted(set().union(*counts)))
+    return "| " + " | ".join(cells) + " |", f"| {name.split()[0]} | {kinds} |"
 
 
 def report(found: dict[str, list], runs: int) -> str:
     base = statistics.median(s for timing, _ in found[next(iter(found))] for s in timing["steps"])
     lines = [row(name, results, base) for name, results in found.items()]
-    return "\n".join(
-        [
-            HEADER,
-            "|---|---|---|---|---|---|---|---|",
-            *(figures for figures, _ in lines),
-            "",
-            "| target | API calls per rollout by kind (median of the runs) |",
-            "|---|---|",
-            *(kinds for _, kinds in lines),
-            "",
-            f"{runs} promote rollouts per target after a warm-up. {NOTE}",
-            "",
-        ]
-    )
+    by_kind = ["| target | API calls per rollout by kind (median of the runs) |", "|---|---|"]
+    by_kind += [kinds for _, kinds in lines]
+    figures = [HEADER, "|---" * 8 + "|", *(line for line, _ in lines)]
+    return "\n".join([*figures, "", *by_kind, "", f"{runs} promote rollouts per target after a warm-up. {NOTE}", ""])
 
 
 def main() -> None:
@@ -249,9 +236,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-targets-") as work, contextlib.ExitStack() as stack:
         ops = baked_ops(Path(work))
         rollouts = {name: stack.enter_context(start(ops)) for name, start in TARGETS.items()}
-        for name, rollout in rollouts.items():
+        for rollout in rollouts.values():
             rollout()  # warm-up, not measured
-            log(f"{name}: warmed up")
+        log("warmed up: " + ", ".join(name.split()[0] for name in rollouts))
         for run in range(args.runs):
             order = list(rollouts) if run % 2 == 0 else list(reversed(rollouts))
             for name in order:

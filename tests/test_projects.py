@@ -7,10 +7,10 @@ per run. The bake is then committed through its own pre-commit hooks (ruff, ruff
 config check, check-jsonschema on mlops.yaml and the workflows, actionlint, zizmor): the fixture
 fails if a hook does. The checks below run in that venv; the project's own pytest suite runs once
 per other Python version (on the first project of that version; the default Python's runs in CI's
-test job under act). The `local` target (no extra) is
-installed the same way by test_e2e.py, and its CI workflow's lint and test jobs run it under act
-(test_workflows.py). Cost: ~40 s to 1.5 min per install (uv's cache is shared: each Python's
-wheels download once), ~20 s per pytest run.
+test job under act, test_first_day.py). The `local` target (no extra) is installed by the shared
+bentos (tests/bentos.py) and cold by test_first_day.py. Last, the aws project's CI pipeline job and
+CT run under act against moto's S3. Cost: ~10 s per install without bytecode pre-compilation (uv's
+cache is shared: each Python's wheels download once), ~1-2 min per pytest run.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ also serves what the target calls besides the API: Knative's per-revision hosts 
 answered from per-pod BentoML counters that "live clients" fill by the current weights.
 
 Every InferenceService the target writes is validated against KServe's CRD schema with
-check-jsonschema (/work/shared/data/kserve, see its PROVENANCE.md) and its shares checked to be 0-100.
+check-jsonschema (tests/data/kserve, see its PROVENANCE.md) and its shares checked to be 0-100.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ DOMAIN = f"{NS}.example.com"
 BUCKETS = ("0.005", "0.01", "0.1", "+Inf")
 REQUESTS_METRIC = "bentoml_service_request_total"
 LATENCY_METRIC = "bentoml_service_request_duration_seconds_bucket"
-SCHEMA = Path("/work/shared/data/kserve/inferenceservice-v1beta1.json")
+SCHEMA = Path(__file__).parent / "data" / "kserve" / "inferenceservice-v1beta1.json"  # see its PROVENANCE.md
 CHECK_JSONSCHEMA = ROOT / ".venv" / "bin" / "check-jsonschema"
 DENIED = 'admission webhook "inferenceservice.kserve-webhook-server.validator" denied the request: '
 AUTOSCALING = ("maxReplicas", "scaleTarget", "scaleMetric", "autoScaling")

@@ -33,11 +33,12 @@ def test_a_forks_pull_request_skips_the_cloud_and_act_uses_the_environment(confi
 
 @pytest.mark.parametrize(("target", "token"), [("local", "none"), ("aws", "write"), ("gcp", "write")])
 def test_only_cloud_targets_grant_jobs_an_oidc_token(target, token):
-    assert derived({"deploy": {"target": target}}) == {"workflows": {"id_token": token}}
+    assert derived({"deploy": {"target": target}})["workflows"]["id_token"] == token
     assert derived({"project": {}}) == {}  # the bake's hook passes partial answers
 
 
 ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+GHCR_STDIN = "--password-stdin"
 
 
 KUBERNETES = {"namespace": "ml", "service_name": "model", "image": "ghcr.io/acme/model", "bucket": "s3://b/dvc"}
@@ -68,14 +69,14 @@ def test_a_kubernetes_cluster_is_reached_through_its_clouds_login(raw_config, cl
     outputs, _ = login_outputs(config, fork=False, act=False)
     assert outputs["login"] == cloud and outputs["cluster"] == fields["name"]
     assert outputs[f"cluster_{where}"] == fields[where]
-    assert derived(config.model_dump()) == {"workflows": {"id_token": "write"}}
+    assert derived(config.model_dump()) == {"workflows": {"id_token": "write", "packages": "write"}}
 
 
 def test_a_kubernetes_target_without_a_cluster_asks_for_no_token(raw_config):
     raw_config["deploy"].update(target="kubernetes", kubernetes=KUBERNETES)
     config = Config.model_validate(raw_config)
     assert login_outputs(config, fork=False, act=False)[0]["login"] == "none"
-    assert derived(config.model_dump()) == {"workflows": {"id_token": "none"}}
+    assert derived(config.model_dump()) == {"workflows": {"id_token": "none", "packages": "write"}}
 
 
 class Ran:
@@ -101,16 +102,20 @@ class Ran:
             ["gcloud", "auth", "configure-docker", "europe-west4-docker.pkg.dev", "--quiet"],
         ]),
         ("myacr.azurecr.io/model:abc", [["az", "acr", "login", "--name", "myacr"]]),
-        ("ghcr.io/acme/model:abc", []),  # another registry: `docker login` beforehand
+        ("ghcr.io/acme/model:abc", [["docker", "login", "ghcr.io", "--username", "x-access-token", GHCR_STDIN]]),
+        ("registry.example/model:abc", []),  # another registry: `docker login` beforehand
     ],
 )  # fmt: skip
-def test_the_image_is_built_then_docker_logs_in_with_the_cloud_login_and_pushes(uri, login):
+def test_the_image_is_built_then_docker_logs_in_with_the_cloud_login_and_pushes(uri, login, monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_token")
     ran = Ran()
     build_and_push(Release("model:abc", "3"), uri, push=True, run=ran)
     built = ["bentoml", "containerize", "model:abc", "--image-tag", uri]
     assert ran.commands == [built, *login, ["docker", "push", uri]]
     if login and login[0][0] == "aws":  # the registry password goes through stdin, never argv
         assert ran.inputs[2] == "ecr-password" and "ecr-password" not in str(ran.commands)
+    if uri.startswith("ghcr.io"):
+        assert ran.inputs[1] == "ghs_token" and "ghs_token" not in str(ran.commands)
 
 
 def test_a_failing_tool_is_one_error_naming_the_command():

@@ -16,6 +16,9 @@ def test_the_project_config_is_valid_and_the_schema_file_is_current():
     assert SCHEMA_FILE.read_text() == json_schema()
 
 
+KSERVE = {"service_name": "model", "image": "ghcr.io/acme/model", "bucket": "s3://bucket/dvc"}
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
@@ -41,6 +44,10 @@ def test_the_project_config_is_valid_and_the_schema_file_is_current():
         ),
         (lambda c: c["deploy"]["canary"].update(steps=[0, 100]), "deploy.canary.steps: Value error, a step of 0"),
         (lambda c: c["deploy"]["canary"].update(mode="blue-green"), "deploy.canary.mode: Input should be 'canary'"),
+        (
+            lambda c: c["deploy"].update(target="kubernetes", kubernetes=KSERVE, canary={"mode": "shadow-then-canary"}),
+            "deploy: Value error, canary.mode shadow-then-canary needs a target that mirrors traffic (local, azure)",
+        ),
         (lambda c: c["deploy"]["canary"].update(failure_limit=0), "deploy.canary.failure_limit: Input should be"),
         (lambda c: c["deploy"]["canary"]["gates"].update(max_error_rate=2), "deploy.canary.gates.max_error_rate"),
         (lambda c: c.pop("training"), "training: Field required"),

@@ -425,6 +425,7 @@ class KubernetesTarget(Strict):
 
 
 TARGETS = ("local", "aws", "gcp", "azure", "kubernetes")
+MIRRORING_TARGETS = ("local", "azure")  # HAProxy's http-request mirror, Azure ML's mirror_traffic
 
 
 class Deploy(Strict):
@@ -441,6 +442,11 @@ class Deploy(Strict):
     def _target_block_present(self) -> Deploy:
         if self.target != "local" and getattr(self, self.target) is None:
             raise ValueError(f"target is {self.target!r} but the deploy.{self.target} block is missing")
+        if self.canary.mode == "shadow-then-canary" and self.target not in MIRRORING_TARGETS:
+            raise ValueError(
+                f"canary.mode shadow-then-canary needs a target that mirrors traffic ({', '.join(MIRRORING_TARGETS)}); "
+                f"{self.target} has no mirroring: use canary"
+            )
         return self
 
 

@@ -33,13 +33,16 @@ OIDC_TARGETS = ("aws", "gcp", "azure")
 def derived(values: dict) -> dict:
     """Literals computed from config values: `workflows.id_token`, the jobs' OIDC permission, is
     granted only where the target logs in to a cloud (least privilege for the local target, and for
-    a kubernetes target without a `cluster` block)."""
+    a kubernetes target without a `cluster` block); `workflows.packages` only where CD pushes images
+    to GitHub's registry."""
     target = _lookup(values, "deploy.target")
     if target is _ABSENT:
         return {}
     cluster = _lookup(values, "deploy.kubernetes.cluster") if target == "kubernetes" else None
     logs_in = target in OIDC_TARGETS or cluster not in (None, _ABSENT)
-    return {"workflows": {"id_token": "write" if logs_in else "none"}}
+    # The kubernetes target's images go to ghcr.io by default: CD pushes them with its GITHUB_TOKEN.
+    packages = "write" if target == "kubernetes" else "none"
+    return {"workflows": {"id_token": "write" if logs_in else "none", "packages": packages}}
 
 
 def _lookup(values: dict, dotted: str):

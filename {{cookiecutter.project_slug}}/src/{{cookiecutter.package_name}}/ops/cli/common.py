@@ -21,7 +21,10 @@ app = typer.Typer(
 )
 config_app = typer.Typer(no_args_is_help=True, help="Check mlops.yaml or export its JSON Schema.")
 app.add_typer(config_app, name="config")
-err = Console(stderr=True, soft_wrap=True)  # CI logs: one message, one line
+# CI logs: one message, one line. In a workflow, plain text: act gives steps a terminal, and a
+# spinner's cursor codes would litter the log (GitHub's runners have none).
+IN_WORKFLOW = bool(os.environ.get("GITHUB_ACTIONS"))
+err = Console(stderr=True, soft_wrap=True, force_terminal=False if IN_WORKFLOW else None)
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The config file")]
 
 
@@ -30,7 +33,7 @@ def step(message: str, spinner: bool = True):
     """A spinner on long steps (off where the step draws its own live view); MlopsError becomes one
     red line and exit code 2."""
     try:
-        with err.status(message) if spinner else nullcontext():
+        with err.status(message) if spinner and not IN_WORKFLOW else nullcontext():
             yield
     except MlopsError as exc:
         fail(str(exc))

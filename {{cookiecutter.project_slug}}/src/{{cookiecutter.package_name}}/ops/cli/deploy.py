@@ -138,6 +138,20 @@ def _roll_out(cfg: Config, chosen, release, replay: bool):
     return result
 
 
+# A cloud target's checks wait minutes for its metrics; a local canary has its own at once.
+LOCAL_TIMING = ("step_seconds", "interval_seconds", "min_requests", "progress_deadline_seconds")
+
+
+def _rehearsal_policy(cfg: Config):
+    """deploy.canary, with the local target's default timing when deploy.target is a cloud."""
+    from ..config import Canary
+
+    canary = cfg.deploy.canary
+    if cfg.deploy.target == "local":
+        return canary
+    return canary.model_copy(update={field: getattr(Canary(), field) for field in LOCAL_TIMING})
+
+
 def _rehearse(cfg: Config, release):
     """The rollout on a throwaway local target: the champion (when the registry has one) as stable,
     the candidate as canary, reference rows replayed through it; removed afterwards."""
@@ -147,7 +161,8 @@ def _rehearse(cfg: Config, release):
     from ..registry import version_by_alias
     from ..tools import free_port
 
-    local = cfg.model_copy(update={"deploy": cfg.deploy.model_copy(update={"local": LocalSettings(port=free_port())})})
+    deploy = {"local": LocalSettings(port=free_port()), "canary": _rehearsal_policy(cfg)}
+    local = cfg.model_copy(update={"deploy": cfg.deploy.model_copy(update=deploy)})
     chosen = LocalTarget(local, state_dir=Path(".mlops/deploy/rehearsal"), capture=False)
     rows = _sample_rows(cfg)
     try:

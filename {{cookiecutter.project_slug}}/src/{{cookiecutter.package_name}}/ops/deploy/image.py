@@ -5,6 +5,7 @@ serves bentos straight from the BentoML store and needs no image."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 
@@ -25,7 +26,7 @@ def _check(done, command: list[str]):
 
 def log_in(uri: str, run: Callable = subprocess.run) -> None:
     """Docker credentials for the registry of `uri`, from the cloud login of the job (no stored keys;
-    the ECR password goes through stdin, never argv). Another registry: log in before (docker login)."""
+    passwords go through stdin, never argv). Another registry: log in before (docker login)."""
     host = uri.split("/", 1)[0]
     if host.endswith(".amazonaws.com"):  # <account>.dkr.ecr.<region>.amazonaws.com
         command = ["aws", "ecr", "get-login-password", "--region", host.split(".")[3]]
@@ -38,6 +39,11 @@ def log_in(uri: str, run: Callable = subprocess.run) -> None:
     elif host.endswith(".azurecr.io"):
         command = ["az", "acr", "login", "--name", host.removesuffix(".azurecr.io")]
         _check(run(command), command)
+    elif host == "ghcr.io":  # GitHub's registry: the job's token (packages: write)
+        if not (token := os.environ.get("GITHUB_TOKEN")):
+            raise TargetError(f"pushing to {host} needs GITHUB_TOKEN (a token with packages: write)")
+        command = ["docker", "login", host, "--username", "x-access-token", "--password-stdin"]
+        _check(run(command, input=token, text=True), command)
 
 
 def build_and_push(release: Release, uri: str, push: bool, run: Callable = subprocess.run) -> None:
