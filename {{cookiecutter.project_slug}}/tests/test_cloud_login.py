@@ -1,8 +1,12 @@
 """How workflows reach deploy.target's cloud: the OIDC login's inputs from mlops.yaml, which jobs may
 ask for a token (workflows.id_token), and the bento's image for the target's registry."""
 
-import pytest
+import json
 
+import pytest
+from typer.testing import CliRunner
+
+from {{ cookiecutter.package_name }}.ops.cli import app
 from {{ cookiecutter.package_name }}.ops.config import Config
 from {{ cookiecutter.package_name }}.ops.deploy.image import build_and_push
 from {{ cookiecutter.package_name }}.ops.deploy.login import login_outputs
@@ -29,6 +33,28 @@ def test_a_forks_pull_request_skips_the_cloud_and_act_uses_the_environment(confi
         assert acted["ready"] == "true" and "credentials come from the environment" in under_act
     else:  # nothing to log in to: nothing to skip
         assert forked["ready"] == acted["ready"] == "true" and why is None
+
+
+@pytest.mark.parametrize(
+    ("head", "fork"),
+    [("acme/model", False), ("someone/model", True), (None, False)],  # None: not a pull request
+)
+def test_config_login_tells_a_forks_pull_request_by_its_head_repository(raw_config, tmp_path, monkeypatch, head, fork):
+    import yaml
+
+    cluster = {"cloud": "aws", **CLUSTERS["aws"][0]}
+    raw_config["deploy"].update(target="kubernetes", kubernetes={**KUBERNETES, "cluster": cluster})
+    (tmp_path / "mlops.yaml").write_text(yaml.safe_dump(raw_config))
+    # `repo.fork` is true for every PR of a repository that is itself a fork: not the test.
+    repos = {"base": {"repo": {"full_name": "acme/model", "fork": True}}}
+    event = {"pull_request": {**repos, "head": {"repo": {"full_name": head, "fork": True}}}} if head else {}
+    (tmp_path / "event.json").write_text(json.dumps(event))
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(tmp_path / "event.json"))
+    monkeypatch.delenv("ACT", raising=False)
+    result = CliRunner().invoke(app, ["config", "login", "--config", str(tmp_path / "mlops.yaml")])
+    assert result.exit_code == 0, result.output
+    assert f"ready={'false' if fork else 'true'}" in result.stdout
+    assert ("fork gets no OIDC token" in result.stdout) is fork
 
 
 @pytest.mark.parametrize(("target", "token"), [("local", "none"), ("aws", "write"), ("gcp", "write")])

@@ -49,7 +49,11 @@ def config_login(config: ConfigOption = CONFIG_FILE) -> None:
 
     event_file = os.environ.get("GITHUB_EVENT_PATH")
     event = json.loads(Path(event_file).read_text()) if event_file and Path(event_file).is_file() else {}
-    fork = bool(event.get("pull_request", {}).get("head", {}).get("repo", {}).get("fork"))
+    # A fork's PR: its head lives in another repository (`repo.fork` is true for every PR of a
+    # repository that is itself a fork, e.g. one made from this template's).
+    pull = event.get("pull_request", {})
+    head, base = (pull.get(side, {}).get("repo", {}).get("full_name") for side in ("head", "base"))
+    fork = bool(head and base and head != base)
     outputs, message = login_outputs(config_at(config), fork=fork, act=bool(os.environ.get("ACT")))
     if message:
         notice(message)

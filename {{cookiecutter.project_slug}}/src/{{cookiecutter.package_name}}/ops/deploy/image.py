@@ -28,7 +28,7 @@ def log_in(uri: str, run: Callable = subprocess.run) -> None:
     """Docker credentials for the registry of `uri`, from the cloud login of the job (no stored keys;
     passwords go through stdin, never argv). Another registry: log in before (docker login)."""
     host = uri.split("/", 1)[0]
-    if host.endswith(".amazonaws.com"):  # <account>.dkr.ecr.<region>.amazonaws.com
+    if host.endswith((".amazonaws.com", ".amazonaws.com.cn")):  # <account>.dkr.ecr.<region>.amazonaws.com[.cn]
         command = ["aws", "ecr", "get-login-password", "--region", host.split(".")[3]]
         password = _check(run(command, capture_output=True, text=True), command).stdout
         command = ["docker", "login", "--username", "AWS", "--password-stdin", host]
