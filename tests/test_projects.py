@@ -15,7 +15,6 @@ cache is shared: each Python's wheels download once), ~1-2 min per pytest run.
 
 from __future__ import annotations
 
-import configparser
 import itertools
 import json
 import re
@@ -184,9 +183,9 @@ def test_the_aws_projects_ci_pushes_to_and_ct_pulls_from_its_s3_remote(projects,
     import boto3
 
     project = projects("aws")
-    remote = configparser.ConfigParser()
-    remote.read(project / ".dvc" / "config")
-    bucket, prefix = remote['remote "storage"']["url"].removeprefix("s3://").split("/", 1)
+    default = own(project, "dvc", "remote", "default").stdout.strip()
+    urls = dict(line.split()[:2] for line in own(project, "dvc", "remote", "list").stdout.splitlines())
+    bucket, prefix = urls[default].removeprefix("s3://").split("/", 1)
     aws = {"AWS_ENDPOINT_URL": moto_s3, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     env = setup_env(project, **aws, AWS_DEFAULT_REGION="us-east-1", ACT_WORK_DIR=str(tmp_path / "act"))
     for name in ("GITHUB_TOKEN", "GH_TOKEN"):
