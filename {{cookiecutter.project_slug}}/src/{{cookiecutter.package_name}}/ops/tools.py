@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
 
 def executable(name: str) -> str:
     """`name` beside this Python (the venv's bin, which is not on PATH when `.venv/bin/mlops` is run
@@ -30,6 +28,8 @@ def free_port() -> int:
 def wait_ready(url: str, alive: Callable[[], bool], timeout: float) -> bool:
     """Until GET {url}/readyz answers 200 (True), or the server dies or `timeout` s pass (False).
     BentoML answers it once the service is up, and hangs rather than 503 before: short timeouts."""
+    import httpx  # here: every `mlops` command imports this module
+
     deadline = time.monotonic() + timeout
     while alive() and time.monotonic() < deadline:
         try:
