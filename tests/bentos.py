@@ -115,12 +115,10 @@ def project_copy(bentos: Bentos, into: Path) -> Bentos:
 
 def installed_copy(bentos: Bentos, into: Path) -> Path:
     """The bentos' project as it was right after `make setup` and its commit (hooks installed), copied
-    to `into`: tracked files back at that commit, everything else the pipeline, the registry and the
-    bento builds made removed, the .venv linked (the same installed code). A second install of the
-    same default bake would cost ~1 min and prove nothing new."""
-    copy = into / bentos.project.name
-    shutil.copytree(bentos.project, copy, symlinks=True, ignore=shutil.ignore_patterns(".venv", ".mlops"))
+    to `into` (project_copy): tracked files back at that commit, everything else the pipeline, the
+    registry and the bento builds made removed, the linked .venv kept. A second install of the same
+    default bake would cost ~1 min and prove nothing new."""
+    copy = project_copy(bentos, into).project
     run(["git", "checkout", "-q", "--", "."], copy)
-    run(["git", "clean", "-fdxq"], copy)
-    (copy / ".venv").symlink_to(bentos.project / ".venv", target_is_directory=True)
+    run(["git", "clean", "-fdxq", "-e", ".venv"], copy)
     return copy

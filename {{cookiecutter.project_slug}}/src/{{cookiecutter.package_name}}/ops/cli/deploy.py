@@ -74,13 +74,8 @@ def deploy(
     config: ConfigOption = CONFIG_FILE,
 ) -> None:
     """Roll the candidate out progressively; exit 0 promoted, 1 rolled back (naming gate, step, figures)."""
-    from ..deploy import release as releases
-
     cfg = config_at(config)
-    with step("Finding the release"):
-        release = (
-            releases.of_bento(bento) if bento else releases.of_registry(cfg, cfg.registry.challenger_alias, version)
-        )
+    release = _release(cfg, bento, version)
     set_output(bento=release.bento)
     if rehearse:
         with step("Rehearsing", spinner=False):
@@ -94,6 +89,14 @@ def deploy(
     with step("Rolling out", spinner=False):
         result = _roll_out(cfg, chosen, release, replay)
     return _report(cfg, result, chosen.name)
+
+
+def _release(cfg: Config, bento: str | None, version: str | None):
+    """The given bento, else the bento of registry `version`, else the challenger's (built if missing)."""
+    from ..deploy import release as releases
+
+    with step("Finding the release"):
+        return releases.of_bento(bento) if bento else releases.of_registry(cfg, cfg.registry.challenger_alias, version)
 
 
 def _controller(cfg: Config, chosen, rows: list[dict], release):
@@ -146,10 +149,10 @@ def _rehearsal_policy(cfg: Config):
     """deploy.canary, with the local target's default timing when deploy.target is a cloud."""
     from ..config import Canary
 
-    canary = cfg.deploy.canary
+    canary, defaults = cfg.deploy.canary, Canary()
     if cfg.deploy.target == "local":
         return canary
-    return canary.model_copy(update={field: getattr(Canary(), field) for field in LOCAL_TIMING})
+    return canary.model_copy(update={field: getattr(defaults, field) for field in LOCAL_TIMING})
 
 
 def _rehearse(cfg: Config, release):
@@ -230,14 +233,10 @@ def image(
     config: ConfigOption = CONFIG_FILE,
 ) -> None:
     """Build the bento's container image, tagged for deploy.target's registry (and push it there)."""
-    from ..deploy import release as releases
     from ..deploy.image import build_and_push, image_uri
 
     cfg, chosen = _config_and_target(config, None)
-    with step("Finding the release"):
-        release = (
-            releases.of_bento(bento) if bento else releases.of_registry(cfg, cfg.registry.challenger_alias, version)
-        )
+    release = _release(cfg, bento, version)
     if (uri := image_uri(chosen, release)) is None:
         print(f"the {chosen.name} target serves {release.bento} from the BentoML store: no image to build")
         return

@@ -289,8 +289,7 @@ class KServeTarget:
         )
 
     def deploy_candidate(self, release: Release) -> None:
-        isvc = self._get()
-        view = self._view(isvc) if isvc else None
+        isvc, view = self._read()
         if view and not view.managed:
             raise TargetError(
                 f"kubernetes: InferenceService {self._where()['isvc']} exists but was not deployed by mlops "
@@ -318,8 +317,7 @@ class KServeTarget:
 
     def set_traffic(self, percent: int) -> None:
         percent = _percent(percent)
-        isvc = self._get()
-        view = self._view(isvc) if isvc else None
+        isvc, view = self._read()
         if view is None or view.candidate is None:
             raise TargetError("kubernetes: set_traffic needs a candidate (deploy_candidate first)")
         if view.mode == KNATIVE or view.stable is None:  # Serverless, or a first deploy (the marker)
@@ -373,8 +371,7 @@ class KServeTarget:
         return self._predict_proxy(rows, side, self._service_of(isvc, view, side))
 
     def promote(self) -> None:
-        isvc = self._get()
-        view = self._view(isvc) if isvc else None
+        isvc, view = self._read()
         if view is None or not view.managed:
             return
         if view.reverting:
@@ -390,8 +387,7 @@ class KServeTarget:
         self._wait("promote", knative_settled if view.mode == KNATIVE else standard_settled)
 
     def rollback(self) -> None:
-        isvc = self._get()
-        view = self._view(isvc) if isvc else None
+        isvc, view = self._read()
         if view is None or not view.managed:
             return
         if view.reverting:
@@ -537,6 +533,11 @@ class KServeTarget:
             dict(name=STORAGE_ENV, value=f"{self.settings.storage_uri.rstrip('/')}/{version_tag(release)}"),
         ]
         return predictor
+
+    def _read(self) -> tuple[dict | None, View | None]:
+        """The InferenceService as the cluster has it now, and the view of it (None, None: none yet)."""
+        isvc = self._get()
+        return isvc, self._view(isvc) if isvc else None
 
     def _view(self, isvc: dict) -> View:
         mode = self._mode()
