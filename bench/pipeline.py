@@ -1,11 +1,11 @@
 """Where a full `dvc repro --force` of the default bake spends its time, against baselines measured
 in the same run, alternating (A B A B ...) so a drift of the shared machine hits both alike:
 
-- repro: `dvc repro --force` (the four stages; they log nothing to MLflow since `mlops track` is a
+- repro: `dvc repro --force` (the three stages; they log nothing to MLflow since `mlops track` is a
   step of its own),
 - repro + track: the same, then `mlops track` into a fresh MLflow store, i.e. the work of the former
   pipeline whose evaluate stage logged the run (the baseline this change is measured against),
-- floor: four `python -c pass` (one interpreter per stage, nothing imported) and four imports of
+- floor: one `python -c pass` per stage (an interpreter, nothing imported) and one import per stage of
   the `mlops` CLI alone: what no change to the stages' own work can remove,
 - each stage's command alone, and its imports (`python -X importtime`, top-level packages).
 
@@ -98,8 +98,11 @@ def main() -> None:
         for _ in range(args.repeat):
             measure("`dvc repro --force`", repro, fresh=True)
             measure("`dvc repro --force` + `mlops track` (fresh store): the former pipeline", repro, track, fresh=True)
-            measure("floor: 4 x `python -c pass`", *[[python, "-c", "pass"]] * len(commands))
-            measure("floor: 4 x import of the `mlops` CLI", *[[python, "-c", f"import {package}.ops.cli"]] * 4)
+            measure(f"floor: {len(commands)} x `python -c pass`", *[[python, "-c", "pass"]] * len(commands))
+            measure(
+                f"floor: {len(commands)} x import of the `mlops` CLI",
+                *[[python, "-c", f"import {package}.ops.cli"]] * len(commands),
+            )
             for name, cmd in commands.items():
                 measure(f"stage `{name}` alone", cmd)
         rows = [

@@ -28,7 +28,7 @@ from helpers import describe, free_port, project_env, run, serving
 
 pytestmark = pytest.mark.slow
 
-STAGES = ("prepare", "validate", "train", "evaluate")
+STAGES = ("prepare", "train", "evaluate")
 
 
 @dataclass
@@ -69,7 +69,6 @@ def test_first_repro_runs_every_stage_and_passes_the_metric_floor(project, first
     for output in (
         "data/prepared/train.parquet",
         "data/prepared/test.parquet",
-        "reports/validation.json",
         "models/model.joblib",
         "dvc.lock",
     ):
@@ -327,7 +326,7 @@ def test_make_clean_then_loop_starts_over(project, first_repro):
     for stage in STAGES:
         pattern = rf"Running stage '{stage}'|Stage '{stage}' is cached - skipping run, checking out outputs"
         assert re.search(pattern, proc.stdout), f"DVC did nothing for {stage}:\n{proc.stdout}"
-    for output in ("data/prepared/train.parquet", "reports/validation.json", "models/model.joblib", "mlflow.db"):
+    for output in ("data/prepared/train.parquet", "models/model.joblib", "mlflow.db"):
         assert (project.path / output).stat().st_mtime >= cleaned - 1, f"{output} was not written by this loop"
     assert len(_smoke_answer(proc.stdout)["predictions"]) == 2
     state = registry_state(project)  # a fresh store: the current model registered again, as @challenger

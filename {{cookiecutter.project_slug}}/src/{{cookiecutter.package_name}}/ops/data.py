@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -132,9 +133,11 @@ def check_table(config: Config, df: pd.DataFrame, source: str) -> None:
         raise DataError(f"{source}: target {target.column!r} has a single class ({label!r}): nothing to classify")
 
 
-def prepare(config: Config) -> tuple[int, int]:
+def prepare(config: Config, check: Callable[[pd.DataFrame], None] = lambda frame: None) -> tuple[int, int]:
+    """Split data.source into the prepared files; `check` may raise first, and nothing is written."""
     data = read_table(config.data.source)
     check_table(config, data, config.data.source)
+    check(data)
     train, test = split(config, data)
     write_table(train, TRAIN)
     write_table(test, TEST)

@@ -23,8 +23,11 @@ class Stage:
 
 
 STAGES = {
-    "prepare": Stage(("data.source", "data.test_share", "data.seed", "data.columns", "data.target"), ("ops.data",)),
-    "validate": Stage(("data.columns", "data.target", "validation"), ("ops.validate", "ops.data")),
+    # prepare validates what it splits: no stage of its own, one process less per run.
+    "prepare": Stage(
+        ("data.source", "data.test_share", "data.seed", "data.columns", "data.target", "validation"),
+        ("ops.data", "ops.validate"),
+    ),
     "train": Stage(("data.columns", "data.target", "training.params"), ("ops.training",)),
     # Every metric of the task is computed: training.metric picks one later (report, gate), not here.
     "evaluate": Stage(("data.columns", "data.target"), ("ops.evaluate", "ops.data", "ops.training")),

@@ -12,21 +12,35 @@ from ..config import CONFIG_FILE
 from .common import ConfigOption, app, config_at, step, summary
 
 
+# Validated in the stage that writes the splits: bad data is never written, and a pipeline run
+# starts one process less than with a validate stage of its own.
 @app.command()
 def prepare(config: ConfigOption = CONFIG_FILE) -> None:
-    """Split data.source into data/prepared/{train,test}.parquet."""
+    """Check data.source against mlops.yaml's rules, then split it into data/prepared/{train,test}.parquet;
+    on a broken rule, exit 1 with the report (as `mlops validate`) and write nothing."""
     from ..data import prepare as run
+    from ..validate import validate
 
     cfg = config_at(config)
+
+    def rules(frame) -> None:
+        if report := validate(cfg, frame, cfg.data.source):
+            _invalid(report)
+
     with step(f"Preparing {cfg.data.source}"):
-        train, test = run(cfg)
-    print(f"prepared {train} training and {test} test rows from {cfg.data.source}")
+        train, test = run(cfg, rules)
+    print(f"prepared {train} training and {test} test rows from {cfg.data.source}: every rule met")
+
+
+def _invalid(report: str):
+    print(report)
+    summary(report)
+    raise typer.Exit(1)
 
 
 @app.command()
 def validate(
     data: Annotated[list[Path] | None, typer.Option(help="Files to check (default: data.source)")] = None,
-    record: Annotated[Path | None, typer.Option(help="Write a JSON record of a passed check here")] = None,
     config: ConfigOption = CONFIG_FILE,
 ) -> None:
     """Check data against the rules in mlops.yaml; exit 1 with a report naming columns and rows."""
@@ -41,13 +55,8 @@ def validate(
         frame = pd.concat([read_table(path) for path in files])
         report = check(cfg, frame, ", ".join(files))
     if report:
-        print(report)
-        summary(report)
-        raise typer.Exit(1)
+        _invalid(report)
     print(f"{', '.join(files)}: {len(frame)} rows meet every rule in {config}")
-    if record:
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps({"files": files, "rows": len(frame), "passed": True}, indent=2) + "\n")
 
 
 @app.command()
