@@ -272,6 +272,7 @@ class KServeTarget:
         self._base: dict | None = None  # the manifest file, parsed once
         self._seen: dict | None = None  # the ISVC as our last change left it (routes for predict/observe)
         self._counters: dict[tuple, float] = {}  # Prometheus series -> value at the previous observe()
+        self._httpx = None  # one client for Prometheus and the predictors (see _http)
 
     # -------------------------------------------------------- the Target protocol
 
@@ -594,6 +595,14 @@ class KServeTarget:
             revisions = {"stable": stable, "candidate": created}
         return {side: f"{rev}-deployment-" for side, rev in revisions.items() if rev}
 
+    def _http(self):
+        """Kept for the rollout: a client per call would build a TLS context (and pool) every check."""
+        if self._httpx is None:
+            import httpx
+
+            self._httpx = httpx.Client(timeout=self.settings.request_timeout_seconds)
+        return self._httpx
+
     def _query(self, pods: dict[str, str]) -> list[tuple[dict, float]]:
         """One instant query: every pod's cumulative /predict counters and latency buckets."""
         import httpx
@@ -606,9 +615,7 @@ class KServeTarget:
         )
         url = f"{self.settings.prometheus_url.rstrip('/')}/api/v1/query"
         try:
-            answer = httpx.get(
-                url, params={"query": "{" + selector + "}"}, timeout=self.settings.request_timeout_seconds
-            )
+            answer = self._http().get(url, params={"query": "{" + selector + "}"})
             answer.raise_for_status()
             data = answer.json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -625,12 +632,7 @@ class KServeTarget:
             headers["Host"] = urlsplit(url).netloc
             url = self.settings.ingress_url
         try:
-            answer = httpx.post(
-                url.rstrip("/") + PREDICT_PATH,
-                json={"rows": rows},
-                headers=headers,
-                timeout=self.settings.request_timeout_seconds,
-            )
+            answer = self._http().post(url.rstrip("/") + PREDICT_PATH, json={"rows": rows}, headers=headers)
         except httpx.HTTPError as exc:
             raise TargetError(f"kubernetes: the {side} at {url} did not answer: {exc}") from None
         return _predictions(side, answer.status_code, answer.text)
