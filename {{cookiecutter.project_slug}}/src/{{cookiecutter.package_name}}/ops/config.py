@@ -40,7 +40,7 @@ class Strict(BaseModel):
 
 
 class Project(Strict):
-    name: str
+    name: str = Field(description="The project's name (docs, job summaries)")
     model_name: Name = Field(description="Name of the model in the MLflow registry and the BentoML store")
     default_branch: str = Field("main", pattern=r"^[A-Za-z0-9._/-]+$", description="Branch CD ships from")
 
@@ -59,8 +59,8 @@ class Column(Strict):
     codes: CodeKind | None = Field(
         None, description="categorical: kind of its codes (default: that of values, else string)"
     )
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(None, description="Smallest allowed value (numeric, integer)")
+    max: float | None = Field(None, description="Largest allowed value (numeric, integer)")
     values: list[Value] | None = Field(None, description="Allowed values")
     max_missing_share: Share | None = Field(None, description="Overrides validation.max_missing_share")
 
@@ -95,8 +95,8 @@ class Column(Strict):
 
 
 class Target(Strict):
-    column: str
-    task: Literal["classification", "regression"]
+    column: str = Field(description="The column the model predicts")
+    task: Literal["classification", "regression"] = Field(description="Picks the estimator and the metrics")
     values: list[Value] | None = Field(None, description="Allowed labels (classification)")
 
     @model_validator(mode="after")
@@ -108,10 +108,10 @@ class Target(Strict):
 
 class Data(Strict):
     source: str = Field(description="CSV or Parquet file the pipeline trains on")
-    target: Target
+    target: Target = Field(description="What the model predicts")
     columns: dict[str, Column] = Field(min_length=1, description="Feature columns, in model input order")
-    test_share: Annotated[float, Field(gt=0, lt=1)] = 0.2
-    seed: int = 42
+    test_share: Annotated[float, Field(gt=0, lt=1)] = Field(0.2, description="Share of rows held out for evaluation")
+    seed: int = Field(42, description="Seed of the train/test split")
     reference: str = Field("data/prepared/train.parquet", description="Drift reference data")
     current: str | None = Field(
         None, description="A window file (path or URI) CT checks instead of the captured requests (monitoring.capture)"
@@ -132,7 +132,7 @@ class Data(Strict):
 
 
 class Validation(Strict):
-    max_missing_share: Share = 0.01
+    max_missing_share: Share = Field(0.01, description="Largest share of missing values a column may have")
 
 
 Metric = Literal["roc_auc", "accuracy", "f1", "rmse", "mae", "r2"]
@@ -144,21 +144,25 @@ class Training(Strict):
     params: dict[str, str | int | float | bool | None] = Field(
         default_factory=dict, description="Keyword arguments of the estimator in model/train.py"
     )
-    metric: Metric = "roc_auc"
+    metric: Metric = Field(
+        "roc_auc", description="The metric the gates, the PR comment and CT compare (it fits the task)"
+    )
     min_metric: float = Field(description="The candidate must reach this on the test split")
     max_regression: Annotated[float, Field(ge=0)] = Field(0.01, description="Allowed drop below the champion's metric")
 
 
 class Registry(Strict):
-    tracking_uri: str = "sqlite:///mlflow.db"
-    experiment: str = "default"
-    champion_alias: Name = "champion"
-    challenger_alias: Name = "challenger"
+    tracking_uri: str = Field(
+        "sqlite:///mlflow.db", description="MLflow tracking and registry store (a shared server: http(s)://...)"
+    )
+    experiment: str = Field("default", description="MLflow experiment of the runs")
+    champion_alias: Name = Field("champion", description="Registry alias of the model in production")
+    challenger_alias: Name = Field("challenger", description="Registry alias of the newest registered model")
 
 
 class Serving(Strict):
-    max_batch_size: Annotated[int, Field(ge=1, le=10000)] = 100
-    max_latency_ms: Annotated[int, Field(ge=1)] = 50
+    max_batch_size: Annotated[int, Field(ge=1, le=10000)] = Field(100, description="Most rows one request may carry")
+    max_latency_ms: Annotated[int, Field(ge=1)] = Field(50, description="BentoML's latency budget per request")
 
 
 class Gates(Strict):
@@ -196,7 +200,7 @@ class Canary(Strict):
     replay_rows: Annotated[int, Field(ge=0)] = Field(
         20, description="Reference rows sent to both models each check, for prediction agreement (0: off)"
     )
-    gates: Gates = Gates()
+    gates: Gates = Field(Gates(), description="The metric gates of every check")
 
     @field_validator("steps")
     @classmethod
@@ -233,8 +237,8 @@ class GcpLogin(Strict):
 
 
 class AzureLogin(Strict):
-    subscription_id: str
-    tenant_id: str
+    subscription_id: str = Field(description="Azure subscription ID")
+    tenant_id: str = Field(description="Microsoft Entra tenant ID")
     client_id: str = Field(description="App registration (or managed identity) workflows sign in as with OIDC")
 
 
@@ -246,9 +250,11 @@ class AwsTarget(AwsLogin):
         max_length=50,  # SageMaker allows 63; 13 more for the names of the endpoint's configs and models
         description="SageMaker endpoint (letters, digits, hyphens); its configs and models are named after it",
     )
-    instance_type: str = Field("ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    instance_type: str = Field(
+        "ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$", description="Instance type per variant"
+    )
     instance_count: Annotated[int, Field(ge=1)] = Field(1, description="Instances per variant (stable, candidate)")
-    bucket: str
+    bucket: str = Field(description="S3 bucket of the DVC remote and the request log")
     execution_role_arn: str | None = Field(
         None,
         pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/.+$",
@@ -282,15 +288,15 @@ class GcpTarget(GcpLogin):
     endpoint_name: Name = Field(
         description="Endpoint ID (lower-cased, other characters than a-z 0-9 - become -); created on the first deploy"
     )
-    bucket: str
+    bucket: str = Field(description="Cloud Storage bucket of the DVC remote and the request log")
     repository: str = Field(
         "mlops",
         pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$",
         description="Artifact Registry Docker repository (in region) the CD workflow pushes bento images to",
     )
     machine_type: str = Field("n1-standard-2", description="Machine type of each model replica")
-    min_replicas: Annotated[int, Field(ge=1)] = 1
-    max_replicas: Annotated[int, Field(ge=1)] = 1
+    min_replicas: Annotated[int, Field(ge=1)] = Field(1, description="Fewest replicas of each deployed model")
+    max_replicas: Annotated[int, Field(ge=1)] = Field(1, description="Most replicas of each deployed model")
     deploy_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
         1800, description="Longest wait for deployModel (Vertex takes 5-20 min to start replicas)"
     )
@@ -311,7 +317,7 @@ class GcpTarget(GcpLogin):
 class AzureTarget(AzureLogin):
     """An Azure ML managed online endpoint; one deployment per release (ops/deploy/azureml.py)."""
 
-    resource_group: str
+    resource_group: str = Field(description="Resource group of the workspace")
     workspace: str = Field(description="Azure ML workspace that holds the endpoint")
     endpoint_name: str = Field(
         pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$",
@@ -347,20 +353,20 @@ DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$")]
 
 
 class EksCluster(AwsLogin):
-    cloud: Literal["aws"]
+    cloud: Literal["aws"] = Field(description="The cluster's cloud")
     name: str = Field(description="EKS cluster: `aws eks update-kubeconfig`")
 
 
 class GkeCluster(GcpLogin):
-    cloud: Literal["gcp"]
+    cloud: Literal["gcp"] = Field(description="The cluster's cloud")
     name: str = Field(description="GKE cluster: `gcloud container clusters get-credentials`")
     location: str = Field(description="The cluster's region or zone")
 
 
 class AksCluster(AzureLogin):
-    cloud: Literal["azure"]
+    cloud: Literal["azure"] = Field(description="The cluster's cloud")
     name: str = Field(description="AKS cluster: `az aks get-credentials`")
-    resource_group: str
+    resource_group: str = Field(description="Resource group of the cluster")
 
 
 Cluster = Annotated[EksCluster | GkeCluster | AksCluster, Field(discriminator="cloud")]
@@ -429,14 +435,14 @@ MIRRORING_TARGETS = ("local", "azure")  # HAProxy's http-request mirror, Azure M
 
 
 class Deploy(Strict):
-    target: Literal[TARGETS]
+    target: Literal[TARGETS] = Field(description="Where CD deploys; its block below holds the target's settings")
     environment: str = Field("production", description="GitHub environment that records each rollout")
-    canary: Canary = Canary()
-    local: LocalTarget | None = None
-    aws: AwsTarget | None = None
-    gcp: GcpTarget | None = None
-    azure: AzureTarget | None = None
-    kubernetes: KubernetesTarget | None = None
+    canary: Canary = Field(Canary(), description="The rollout policy")
+    local: LocalTarget | None = Field(None, description="Target local: BentoML behind HAProxy on this machine")
+    aws: AwsTarget | None = Field(None, description="Target aws: Amazon SageMaker")
+    gcp: GcpTarget | None = Field(None, description="Target gcp: Google Vertex AI")
+    azure: AzureTarget | None = Field(None, description="Target azure: an Azure ML online endpoint")
+    kubernetes: KubernetesTarget | None = Field(None, description="Target kubernetes: a KServe InferenceService")
 
     @model_validator(mode="after")
     def _target_block_present(self) -> Deploy:
@@ -451,7 +457,9 @@ class Deploy(Strict):
 
 
 class Drift(Strict):
-    method: Literal["auto", "ks", "wasserstein", "psi", "jensenshannon", "chisquare"] = "auto"
+    method: Literal["auto", "ks", "wasserstein", "psi", "jensenshannon", "chisquare"] = Field(
+        "auto", description="Evidently's per-column drift test (auto: Evidently picks by column type and size)"
+    )
     column_threshold: Annotated[float, Field(gt=0)] | None = Field(
         None, description="Per-column threshold of the method; None keeps Evidently's default"
     )
@@ -478,8 +486,8 @@ class Capture(Strict):
 class Trigger(Strict):
     """Flap guard: retrain only when `violations` of the last `windows` checks violated."""
 
-    violations: Annotated[int, Field(ge=1)] = 1
-    windows: Annotated[int, Field(ge=1)] = 1
+    violations: Annotated[int, Field(ge=1)] = Field(1, description="Violated checks that trigger a retraining")
+    windows: Annotated[int, Field(ge=1)] = Field(1, description="The last checks counted")
 
     @model_validator(mode="after")
     def _fits(self) -> Trigger:
@@ -497,9 +505,9 @@ class Monitoring(Strict):
     max_metric_drop: Share = Field(
         0.05, description="Retrain when the champion's metric on labelled rows is this share worse than at training"
     )
-    trigger: Trigger = Trigger()
-    capture: Capture = Capture()
-    drift: Drift = Drift()
+    trigger: Trigger = Field(Trigger(), description="When violations lead to a retraining PR")
+    capture: Capture = Field(Capture(), description="The request log the service writes and CT reads")
+    drift: Drift = Field(Drift(), description="The data drift check (Evidently)")
 
 
 class Batch(Strict):
@@ -516,15 +524,17 @@ class Batch(Strict):
 class Config(Strict):
     """Root of mlops.yaml."""
 
-    project: Project
-    data: Data
-    validation: Validation = Validation()
-    training: Training
-    registry: Registry = Registry()
-    serving: Serving = Serving()
-    deploy: Deploy
-    monitoring: Monitoring
-    batch: Batch = Batch()
+    project: Project = Field(description="Names")
+    data: Data = Field(description="The table: source, target, feature columns, split")
+    validation: Validation = Field(
+        Validation(), description="Rules every data column meets (prepare, `mlops validate`)"
+    )
+    training: Training = Field(description="Estimator parameters, the metric and its gates")
+    registry: Registry = Field(Registry(), description="MLflow tracking and registry")
+    serving: Serving = Field(Serving(), description="Limits of the service's requests")
+    deploy: Deploy = Field(description="CD: the target and the rollout policy")
+    monitoring: Monitoring = Field(description="CT: request capture, drift and metric checks, the retraining trigger")
+    batch: Batch = Field(Batch(), description="Batch predictions (`mlops predict`, batch.yml)")
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> Config:
