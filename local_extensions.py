@@ -20,3 +20,5 @@ class AnswerChecks(Extension):
     def __init__(self, environment):
         super().__init__(environment)
         environment.filters["cron_error"] = cron_error
+        # The template's folder, absolute: the post-generation hook links the bake to it (.cruft.json).
+        environment.globals["template_dir"] = str(Path(__file__).resolve().parent)

@@ -4,8 +4,9 @@ project in a venv WITHOUT precompiled bytecode (what a plain `uv sync` gives whe
 write .pyc files, i.e. PYTHONDONTWRITEBYTECODE=1 as on this machine and many CI images).
 
 Run:  make bench      (or: .venv/bin/python bench/run.py [--repeat 2] [--keep])
-Prints a markdown table and writes it to bench/results/latest.md. Takes ~6-8 min on 2 cores; the
-cold `make setup` downloads the project's packages from PyPI into a fresh, temporary uv cache.
+Prints a markdown table and writes it to bench/results/latest.md, then docs/benchmarks.md from every
+results file (bench/report.py). Takes ~6-8 min on 2 cores; the cold `make setup` downloads the
+project's packages from PyPI into a fresh, temporary uv cache.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 RESULTS = ROOT / "bench" / "results" / "latest.md"
 sys.path.insert(0, str(ROOT / "tests"))
 from helpers import project_env
+from report import write as write_benchmarks_page  # docs/benchmarks.md from every results file
 
 
 def log(message: str) -> None:
@@ -200,6 +202,7 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
     log(f"wrote {RESULTS.relative_to(ROOT)}")
+    log(f"wrote {write_benchmarks_page().relative_to(ROOT)} from every file in {RESULTS.parent.relative_to(ROOT)}/")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ documented shape. An answer that fails that check is a bug of the stand-in: it i
 and recorded in `problems`; `assert_clean()` fails on it.
 
 State, kept in memory: issues and pull requests (one numbering, as on GitHub), their comments,
-deployments and deployment statuses. Branches and commits are the bare git repository pushes land
+deployments and deployment statuses. What the token writes is authored by `login` (a workflow's
+GITHUB_TOKEN: `github-actions[bot]`; an App's token: `<slug>[bot]`); `seed_comment(author=...)` adds
+someone else's. Branches and commits are the bare git repository pushes land
 in (`remote`): a PR's head and base must exist there, a PR's `head.sha` is the branch's commit now.
 
 Routes (all under /repos/{owner}/{repo}, only for `repository`; other repositories get 404):
@@ -223,6 +225,7 @@ class GitHubStandIn:
     repository: str  # owner/name
     remote: Path | None = None  # the bare repository pushes land in; None: branches/commits from `refs`
     token: str = "ghs_" + "standin" * 6
+    login: str = "github-actions[bot]"  # the author GitHub records for what the token writes
     refs: dict[str, str] = field(default_factory=dict)  # branch or tag -> sha, when there is no `remote`
     port: int = 0
     requests: list[Recorded] = field(default_factory=list)
@@ -238,7 +241,7 @@ class GitHubStandIn:
         self._lock = threading.Lock()
         self._ids = iter(range(1001, 10**9))  # comment, deployment and status ids
         self._numbers = iter(range(1, 10**6))  # issue and PR numbers
-        self._bot = self._user("github-actions[bot]", "Bot")
+        self._bot = self._user(self.login)
         description()  # load now, not inside the first request's timeout
 
     # ----- serving ----------------------------------------------------------------------------
@@ -281,10 +284,10 @@ class GitHubStandIn:
         with self._lock:
             return self._new_pull(head, base, title, body, number)
 
-    def seed_comment(self, number: int, body: str) -> dict:
-        """A comment on issue/PR `number`, without a request."""
+    def seed_comment(self, number: int, body: str, author: str | None = None) -> dict:
+        """A comment on issue/PR `number`, without a request; by `author` (a user) or else the token's."""
         with self._lock:
-            return self._comment(number, body)
+            return self._comment(number, body, self._user(author) if author else None)
 
     def seed_issue(self, number: int | None = None) -> int:
         with self._lock:
@@ -471,8 +474,9 @@ class GitHubStandIn:
             return wanted
         return next(n for n in self._numbers if n not in taken)
 
-    def _user(self, login: str, kind: str = "User") -> dict:
+    def _user(self, login: str) -> dict:
         user = description().example("simple-user")
+        kind = "Bot" if login.endswith("[bot]") else "User"  # GitHub's bot accounts, by their login
         user.update(login=login, type=kind, html_url=f"https://github.com/{login}", url=f"{API_HOST}/users/{login}")
         return user
 
@@ -553,7 +557,7 @@ class GitHubStandIn:
         comment = self._comment(args["issue_number"], body["body"])
         return 201, comment, {"Location": comment["url"]}
 
-    def _comment(self, number: int, text: str) -> dict:
+    def _comment(self, number: int, text: str, user: dict | None = None) -> dict:
         self._issue_exists(number)
         cid = next(self._ids)
         comment = description().example("issue-comment")
@@ -566,7 +570,7 @@ class GitHubStandIn:
             html_url=f"https://github.com/{self.repository}/pull/{number}#issuecomment-{cid}",
             issue_url=f"{repo}/issues/{number}",
             body=text,
-            user=self._bot,
+            user=user or self._bot,
             created_at=now,
             updated_at=now,
             author_association="NONE",

@@ -7,6 +7,7 @@ in test_e2e.py.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import tomllib
 
@@ -17,6 +18,7 @@ from helpers import (
     PYTHON_VERSIONS,
     ROOT,
     TARGETS,
+    TEMPLATE_PROJECT,
     VENV_BIN,
     describe,
     project_env,
@@ -109,15 +111,116 @@ def oidc_problems(project, target: str) -> list[str]:
     return problems
 
 
+def zizmor_problems(project) -> list[str]:
+    """zizmor's auditor persona (every audit of the pedantic and default personas, and more) finds
+    nothing in the workflows and local actions: one offline call for them all. The project's
+    .github/zizmor.yml applies, so a suppression there needs its reason."""
+    cmd = [str(VENV_BIN / "zizmor"), "--offline", "--persona", "auditor", "--no-progress", ".github"]
+    proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True, timeout=120, check=False)
+    return (
+        []
+        if proc.returncode == 0
+        else [f"zizmor --persona auditor (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"]
+    )
+
+
+# Actions that restore a dependency cache: (input that turns it on, its default; "" = off).
+CACHING_ACTIONS = {
+    "actions/cache": (None, "on"),  # and actions/cache/restore: a cache is all they do
+    "actions/setup-python": ("cache", ""),
+    "actions/setup-node": ("cache", ""),
+    "actions/setup-go": ("cache", "true"),
+    "actions/setup-java": ("cache", ""),
+    "astral-sh/setup-uv": ("enable-cache", "auto"),
+}
+INPUT = re.compile(r"\$\{\{\s*inputs\.([\w-]+)\s*(?:==\s*'([^']*)'\s*)?\}\}")
+
+
+def _resolved(value, inputs: dict[str, str]) -> str:
+    """An action's `with:` value given its caller's inputs: `${{ inputs.x }}` or `${{ inputs.x == 'v' }}`
+    (anything else is taken literally: an unknown expression counts as a cache turned on)."""
+    match = INPUT.fullmatch(str(value).strip())
+    if not match:
+        return str(value).lower()
+    given = inputs.get(match[1], "")
+    return given.lower() if match[2] is None else str(given == match[2]).lower()
+
+
+def caching_steps(project, steps: list[dict], inputs: dict[str, str], where: str) -> list[str]:
+    """The steps (through local composite actions) that restore a dependency cache."""
+    found = []
+    for number, step in enumerate(steps, 1):
+        uses, given = step.get("uses", ""), step.get("with") or {}
+        name = uses.split("@")[0]
+        if name.startswith("./"):
+            action = yaml.safe_load((project / name / "action.yml").read_text())
+            defaults = {key: str(spec.get("default", "")) for key, spec in (action.get("inputs") or {}).items()}
+            passed = {key: _resolved(value, inputs) for key, value in given.items()}
+            found += caching_steps(project, action["runs"].get("steps", []), defaults | passed, f"{where} > {name}")
+            continue
+        action = next((known for known in CACHING_ACTIONS if name == known or name.startswith(f"{known}/")), None)
+        if action is None:
+            continue
+        key, default = CACHING_ACTIONS[action]
+        value = _resolved(given[key], inputs) if key in given else default
+        if value not in ("", "false"):
+            found.append(f"{where} step {number} ({name}: {key or 'cache'}={value!r})")
+    return found
+
+
+def _writes(permissions) -> bool:
+    if permissions is None:  # the repository's default token: may write
+        return True
+    if isinstance(permissions, str):
+        return permissions == "write-all"
+    return any(str(level) == "write" for level in permissions.values())
+
+
+def cache_problems(project) -> list[str]:
+    """No job whose token can write (contents, pull-requests, deployments, packages, id-token...)
+    restores a dependency cache: a cache poisoned by another run would run with that token."""
+    problems = []
+    for path in sorted((project / ".github" / "workflows").glob("*.yml")):
+        workflow = yaml.safe_load(path.read_text())
+        for name, job in workflow["jobs"].items():
+            if _writes(job.get("permissions", workflow.get("permissions"))):
+                for step in caching_steps(project, job.get("steps", []), {}, f"{path.name}: job {name}"):
+                    problems.append(f"{step}: a job whose token can write must not use a cache")
+    return problems
+
+
+def test_the_cache_rule_catches_a_writing_job_with_a_cache(tmp_path):
+    """cache_problems itself: the setup action asked for its cache, setup-uv's default (auto), and a
+    job with no permissions block (the default token) are caught; read-only jobs may cache."""
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    shutil.copytree(TEMPLATE_PROJECT / ".github" / "actions", tmp_path / ".github" / "actions")
+    setup, uv = (
+        {"uses": "./.github/actions/setup"},
+        {"uses": "astral-sh/setup-uv@0000000000000000000000000000000000000000"},
+    )
+    jobs = {
+        "pushes": {"permissions": {"contents": "write"}, "steps": [setup | {"with": {"cache": "true"}}]},
+        "deploys": {"permissions": {"deployments": "write"}, "steps": [uv]},
+        "defaults": {"steps": [{"uses": "actions/cache/restore@0000000000000000000000000000000000000000"}]},
+        "reads": {"permissions": {"contents": "read"}, "steps": [setup | {"with": {"cache": "true"}}, uv]},
+        "safe": {"permissions": {"id-token": "write"}, "steps": [setup, uv | {"with": {"enable-cache": "false"}}]},
+    }
+    (workflows / "w.yml").write_text(yaml.safe_dump({"name": "W", "on": "push", "jobs": jobs}, sort_keys=False))
+    found = cache_problems(tmp_path)
+    assert [problem.split(" step ")[0] for problem in found] == [
+        "w.yml: job pushes > ./.github/actions/setup",
+        "w.yml: job deploys",
+        "w.yml: job defaults",
+    ], found
+
+
 def python_problems(project, version: str) -> list[str]:
     problems = []
+    # One requires-python for every bake (the one uv.lock fits them all); .python-version picks.
     requires = tomllib.loads((project / "pyproject.toml").read_text())["project"]["requires-python"]
-    if not requires.startswith(f">={version}"):
-        problems.append(f"pyproject.toml requires-python is {requires!r}, expected it to start with >={version}")
-    spec = SpecifierSet(requires)
-    major, minor = map(int, version.split("."))
-    if f"{version}.0" not in spec or f"{major}.{minor - 1}.99" in spec:
-        problems.append(f"requires-python {requires!r} must admit {version} and nothing older")
+    if f"{version}.0" not in SpecifierSet(requires):
+        problems.append(f"pyproject.toml requires-python {requires!r} must admit the chosen Python {version}")
     pinned = (project / ".python-version").read_text().strip()
     if pinned != version:
         problems.append(f".python-version is {pinned!r}, expected {version!r}")
@@ -139,6 +242,8 @@ def test_every_choice_bakes_a_clean_project(cookies, python_version, deploy_targ
     problems = template_leftovers(project)
     problems += deploy_problems(project, deploy_target)
     problems += oidc_problems(project, deploy_target)
+    problems += cache_problems(project)
+    problems += zizmor_problems(project)
     problems += python_problems(project, python_version)
     assert not problems, "\n".join(problems)
 

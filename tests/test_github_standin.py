@@ -109,6 +109,37 @@ def test_the_client_follows_pagination_to_the_marked_comment(gh, standin, api):
     assert len(standin.calls("PATCH", r"/issues/comments/\d+$")) == 1 and len(standin.comments) == 121
 
 
+def test_the_client_never_edits_a_marked_comment_by_someone_else(gh, standin):
+    """A user pastes the marker into a comment: the client adds its own comment and leaves theirs."""
+    number = standin.seed_pull("feature", "main")["number"]
+    pasted = standin.seed_comment(number, "<!-- mlops-metrics -->\nfake: all green", author="mallory")
+    assert gh.upsert_comment(number, "rmse 1.0", "mlops-metrics")["action"] == "created"
+    assert gh.upsert_comment(number, "rmse 0.9", "mlops-metrics")["action"] == "updated"
+    assert standin.comments[pasted["id"]]["body"] == "<!-- mlops-metrics -->\nfake: all green"
+    assert standin.comments[pasted["id"]]["user"]["login"] == "mallory"
+    ours = [c for c in standin.comments.values() if c["id"] != pasted["id"]]
+    assert [(c["user"]["login"], c["body"]) for c in ours] == [
+        ("github-actions[bot]", "<!-- mlops-metrics -->\nrmse 0.9")
+    ]
+    assert [r.path for r in standin.calls("PATCH", r"/issues/comments/")] == [
+        f"/repos/{REPO}/issues/comments/{ours[0]['id']}"
+    ]
+
+
+def test_an_apps_token_writes_as_the_app_and_the_client_finds_its_comment(gitops, remote):
+    """The stand-in authors what an App's token writes as `<slug>[bot]`; told that login, the client
+    updates the App's comment, and one made by github-actions[bot] is not its own."""
+    app = GitHubStandIn(REPO, remote, token=TOKEN, login="retrain-bot[bot]")
+    with app.serve() as url, gitops.GitHub(TOKEN, REPO, api_url=url, login="retrain-bot[bot]") as client:
+        number = app.seed_pull("feature", "main")["number"]
+        other = app.seed_comment(number, "<!-- m -->\nby actions", author="github-actions[bot]")
+        created = client.upsert_comment(number, "one", "m")
+        assert created["action"] == "created" and created["user"]["login"] == "retrain-bot[bot]"
+        assert client.upsert_comment(number, "two", "m")["id"] == created["id"]
+        assert app.comments[other["id"]]["body"] == "<!-- m -->\nby actions"
+    app.assert_clean()
+
+
 def test_the_client_opens_one_pr_then_updates_it(gh, standin):
     standin.seed_pull("feature", "merged", title="into another base")  # not into main: not ours to update
     created = gh.open_or_update_pr("retrain/old", "main", "Retrain", "first", head_prefix="retrain/")

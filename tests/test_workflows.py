@@ -83,12 +83,11 @@ def httpserver_listen_address():
 
 def act(world, github, event: str, workflow: str, *flags: str) -> ActRun:
     api = f"http://127.0.0.1:{github.port}"
-    push_token_url = f"https://x-access-token:{TOKEN}@github.com/{REPO}.git"
-    env = {
+    env = {  # `mlops propose` pushes to the plain URL (its token goes in a header): land it in the bare repo
         **world["env"],
         "GIT_CONFIG_COUNT": "1",
         "GIT_CONFIG_KEY_0": f"url.{world['bare']}.insteadOf",
-        "GIT_CONFIG_VALUE_0": push_token_url,
+        "GIT_CONFIG_VALUE_0": f"https://github.com/{REPO}.git",
     }
     cmd = [
         event,

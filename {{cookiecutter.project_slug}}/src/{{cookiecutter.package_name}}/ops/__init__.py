@@ -1,2 +1,2 @@
-"""Template-owned plumbing (config, data, validation, tracking, serving). `cruft update` keeps it
-current: change `model/` and `mlops.yaml` instead of these files."""
+"""Template-owned plumbing (config, data, validation, tracking, serving). `mlops template update`
+keeps it current: change `model/` and `mlops.yaml` instead of these files."""

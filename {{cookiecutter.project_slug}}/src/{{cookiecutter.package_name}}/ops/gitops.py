@@ -4,6 +4,18 @@ one open retraining PR (CT) and a Deployment with statuses for every rollout (CD
 The token needs `pull-requests: write` (comments, PRs), `contents: write` to push the branch, and
 `deployments: write` to record rollouts.
 `GITHUB_API_URL` (set by Actions, and by tests to a local stand-in) picks the API host.
+
+Every answer but a 2xx is one GitHubError line (method, path, status, GitHub's message and `errors`):
+redirects are never followed, so the token goes to the API host only and a POST is never replayed
+elsewhere. Only connection failures are retried (httpx's transport): a POST that reached GitHub and
+got a 5xx may have been applied, and a retry could open a second PR or comment.
+
+Whose comment is "ours": the sticky comment is matched by its marker AND its author, the login GitHub
+shows for this token (`login`). A workflow's GITHUB_TOKEN writes as `github-actions[bot]` (the
+default); a GitHub App's installation token as `<app-slug>[bot]` and a personal token as its user:
+set MLOPS_GITHUB_LOGIN then (actions/create-github-app-token outputs `app-slug`). It cannot be asked: installation
+tokens may not call GET /user, and GET /app needs the App's JWT. A comment created under another
+login fails loudly instead of being duplicated on every run.
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ import httpx
 from .errors import MlopsError
 
 DEFAULT_API_URL = "https://api.github.com"
+ACTIONS_LOGIN = "github-actions[bot]"  # the author of what a workflow's GITHUB_TOKEN writes
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _HINTS = {
     401: "token missing or invalid",
@@ -26,6 +39,8 @@ _HINTS = {
     "(GitHub also answers 404 to a token that cannot see the repository)",
     422: "validation failed",
 }
+_REDIRECT_HINT = "not followed: {location}; a renamed or moved repository? GITHUB_REPOSITORY names it"
+_SERVER_HINT = "GitHub's side: re-run the job later (https://www.githubstatus.com)"
 
 
 def run_url() -> str | None:
@@ -65,6 +80,13 @@ def _details(errors: list) -> str:
     return "; ".join(parts)
 
 
+def _hint(response: httpx.Response) -> str:
+    status = response.status_code
+    if 300 <= status < 400:
+        return _REDIRECT_HINT.format(location=response.headers.get("Location") or "no Location given")
+    return _SERVER_HINT if status >= 500 else _HINTS.get(status, "")
+
+
 def _describe(response: httpx.Response) -> str:
     try:
         payload = response.json()
@@ -72,7 +94,7 @@ def _describe(response: httpx.Response) -> str:
         payload = {}
     payload = payload if isinstance(payload, dict) else {}
     message = payload.get("message") or response.reason_phrase or response.text[:200]
-    hint = _HINTS.get(response.status_code, "")
+    hint = _hint(response)
     if details := _details(payload.get("errors") or []):
         hint = f"{hint}: {details}" if hint else details
     request = response.request
@@ -85,12 +107,13 @@ def _describe(response: httpx.Response) -> str:
 class GitHub:
     """`with GitHub.from_env() as gh: gh.upsert_comment(...)`; every failure raises GitHubError."""
 
-    def __init__(self, token: str, repository: str, api_url: str | None = None) -> None:
+    def __init__(self, token: str, repository: str, api_url: str | None = None, login: str = ACTIONS_LOGIN) -> None:
         if not token:
             raise GitHubError("no GitHub token given (set GITHUB_TOKEN)")
         if not _REPOSITORY.match(repository or ""):
             raise GitHubError(f"repository {repository!r} is not of the form owner/name")
         self.repository = repository
+        self.login = login  # who GitHub says wrote what this token writes (module docstring)
         self.api_url = (api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
         self._token = token
         self._client = httpx.Client(
@@ -102,23 +125,25 @@ class GitHub:
             },
             timeout=httpx.Timeout(30.0, connect=10.0),
             transport=httpx.HTTPTransport(retries=2),  # retries connection errors only, never a sent POST
+            follow_redirects=False,  # httpx's default, stated: a 3xx is reported, never followed
         )
 
     @property
     def token(self) -> str:
-        """For git pushes to the same repository (callers must keep it out of logs)."""
+        """For git pushes to the same repository (callers must keep it out of logs and argv)."""
         return self._token
 
     @classmethod
     def from_env(cls) -> GitHub:
-        """GITHUB_TOKEN (or GH_TOKEN), GITHUB_REPOSITORY and GITHUB_API_URL, as Actions sets them."""
+        """GITHUB_TOKEN (or GH_TOKEN), GITHUB_REPOSITORY and GITHUB_API_URL, as Actions sets them;
+        MLOPS_GITHUB_LOGIN when the token is not the workflow's own (module docstring)."""
         token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
         if not token:
             raise GitHubError("GITHUB_TOKEN is not set (nor GH_TOKEN): map secrets.GITHUB_TOKEN into env")
         repository = os.environ.get("GITHUB_REPOSITORY")
         if not repository:
             raise GitHubError("GITHUB_REPOSITORY is not set: expected owner/name")
-        return cls(token, repository)
+        return cls(token, repository, login=os.environ.get("MLOPS_GITHUB_LOGIN") or ACTIONS_LOGIN)
 
     def __enter__(self) -> GitHub:
         return self
@@ -132,12 +157,23 @@ class GitHub:
         except httpx.HTTPError as exc:
             message = f"GitHub API {method} {httpx.URL(url).path}: could not reach {self.api_url}: {exc}"
             raise GitHubError(_one_line(message).replace(self._token, "***")) from None
-        if response.is_error:  # GitHub's message never holds the token; scrub anyway
+        if not response.is_success:  # GitHub's message never holds the token; scrub anyway
             raise GitHubError(_describe(response).replace(self._token, "***"), response.status_code)
         return response
 
+    def _data(self, response: httpx.Response):
+        try:
+            return response.json()
+        except ValueError:
+            request, text = response.request, _one_line(response.text[:120]).replace(self._token, "***")
+            raise GitHubError(
+                f"GitHub API {request.method} {request.url.path} answered {response.status_code} "
+                f"with a body that is not JSON: {text!r} (a proxy in the way?)",
+                response.status_code,
+            ) from None
+
     def _json(self, method: str, path: str, body: dict) -> dict:
-        return self._send(method, path, json=body).json()
+        return self._data(self._send(method, path, json=body))
 
     def _pages(self, path: str, params: dict[str, Any]) -> Iterator[dict]:
         """Every item of a list endpoint, following `Link: rel="next"` (absolute URLs, per_page=100)."""
@@ -145,13 +181,18 @@ class GitHub:
         query: dict[str, Any] | None = {**params, "per_page": 100}
         while url:
             response = self._send("GET", url, params=query)
-            yield from response.json()
+            yield from self._data(response)
             url, query = response.links.get("next", {}).get("url"), None
             if url and not url.startswith(f"{self.api_url}/"):  # the token goes only to the API host
                 raise GitHubError(f"GitHub API pagination link {url} leaves {self.api_url}")
 
+    def _mine(self, item: dict) -> bool:
+        """Written by this token's identity (logins are case-insensitive on GitHub)."""
+        return str((item.get("user") or {}).get("login", "")).lower() == self.login.lower()
+
     def upsert_comment(self, pr_number: int, body: str, marker: str) -> dict:
-        """Create or edit the one comment on the PR that carries `<!-- marker -->`.
+        """Create or edit the one comment on the PR that carries `<!-- marker -->` and is ours: anyone
+        can paste the marker into a comment, and someone else's comment is never edited.
 
         Returns the comment JSON plus "action": "created" or "updated".
         """
@@ -159,11 +200,17 @@ class GitHub:
         text = body if tag in body else f"{tag}\n{body}"
         repo = f"/repos/{self.repository}"
         comments = self._pages(f"{repo}/issues/{pr_number}/comments", {})
-        existing = next((c for c in comments if tag in (c.get("body") or "")), None)
+        existing = next((c for c in comments if tag in (c.get("body") or "") and self._mine(c)), None)
         if existing:
             comment = self._json("PATCH", f"{repo}/issues/comments/{existing['id']}", {"body": text})
             return {**comment, "action": "updated"}
         comment = self._json("POST", f"{repo}/issues/{pr_number}/comments", {"body": text})
+        if not self._mine(comment):  # the next run would not find it, and add another
+            author = (comment.get("user") or {}).get("login")
+            raise GitHubError(
+                f"GitHub wrote comment {comment.get('html_url')} as {author!r}, but its sticky comments are "
+                f"looked up as {self.login!r}: set MLOPS_GITHUB_LOGIN={author} for this token"
+            )
         return {**comment, "action": "created"}
 
     def find_open_pr(self, head_prefix: str, base: str) -> dict | None:

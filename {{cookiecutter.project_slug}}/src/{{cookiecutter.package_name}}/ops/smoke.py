@@ -37,9 +37,10 @@ def _ready(url: str, server: subprocess.Popen, timeout: float) -> None:
         raise MlopsError(f"the server {state}")
 
 
-def smoke(servable: str, rows: list[dict], timeout: float = 120, args: Sequence[str] = ()) -> dict:
+def smoke(servable: str, rows: list[dict], timeout: float = 120, args: Sequence[str] = ()) -> tuple[str, dict]:
     """Start `servable` (a service path or a bento tag; `args` for `bentoml serve`, e.g. the model's
-    `--arg`), POST /predict once, stop the server. A failure shows the tail of the server's log."""
+    `--arg`), POST /predict once, stop the server: (its URL, the answer). A failure shows the tail of
+    the server's log."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="mlops-smoke-") as scratch:
@@ -56,7 +57,7 @@ def smoke(servable: str, rows: list[dict], timeout: float = 120, args: Sequence[
             answer = httpx.post(f"{url}/predict", json={"rows": rows}, timeout=60)
             if answer.status_code != 200:
                 raise MlopsError(f"POST /predict answered {answer.status_code}: {answer.text[:300]}")
-            return answer.json()
+            return url, answer.json()
         except (MlopsError, httpx.HTTPError) as exc:
             raise MlopsError(f"smoke request failed: {exc}\nthe server's log (last lines):\n{_tail(log)}") from None
         finally:

@@ -1,9 +1,10 @@
 """Copy config values into files that need literals (GitHub reads `on.schedule` before any step runs).
 
 A line ending in `# mlops sync: <dotted.path>` gets its value replaced by that config value, as JSON
-(valid YAML). A comment line `# mlops sync: <dotted.path>` alone is followed by a list: the `- ` items
-right after it, at its indentation, are replaced by the items of that value (dvc.yaml's params and
-code deps, from ops/stages.py). Standard library only: the template's post-generation hook runs this
+(valid YAML); a note may follow the path after `; ` (why a workflow permission is needed). A
+comment line `# mlops sync: <dotted.path>` alone is followed by a list: the `- ` items right after
+it, at its indentation, are replaced by the items of that value (dvc.yaml's params and code deps,
+from ops/stages.py). Standard library only: the template's post-generation hook runs this
 file too.
 """
 
@@ -21,7 +22,8 @@ SYNCED_FILES = (
     "dvc.yaml",  # params and code deps of each stage (ops/stages.py)
 )
 _LINE = re.compile(
-    r"^(?P<key>\s*(?:-[ \t]+)?(?:[\w-]+:[ \t]*)?)(?P<value>\S.*?)(?P<tag>[ \t]+# mlops sync: (?P<path>[\w.]+))$"
+    r"^(?P<key>\s*(?:-[ \t]+)?(?:[\w-]+:[ \t]*)?)(?P<value>\S.*?)"
+    r"(?P<tag>[ \t]+# mlops sync: (?P<path>[\w.]+)(?:;[ \t].*)?)$"
 )
 _ABSENT = object()
 

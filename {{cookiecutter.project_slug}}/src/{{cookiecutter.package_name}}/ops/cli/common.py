@@ -10,15 +10,50 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from typer.core import TyperArgument, TyperOption
 
 from ..config import Config, load_config
 from ..errors import MlopsError
 
+DISTRIBUTION = "{{ cookiecutter.project_slug }}"  # pyproject.toml's project.name: `mlops --version`
+
+
+def _no_type(param, ctx) -> str:
+    """Typer (>= 0.27) puts each parameter's Python type in help (`<bool>` even for --help,
+    `<list[Path]>`): noise beside help texts that say what a value is."""
+    return ""
+
+
+TyperOption.display_type_rich = TyperArgument.display_type_rich = _no_type
+
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="markdown",  # a docstring's lines join into paragraphs; `code` is shown as code
     help="`mlops`: the commands the DVC pipeline, the Makefile and the workflows call.",
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"{DISTRIBUTION} {version(DISTRIBUTION)}")
+        except PackageNotFoundError:
+            fail(f"{DISTRIBUTION} is not installed in this environment: run `make setup`")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit")
+    ] = False,
+) -> None:
+    """Options before any command."""
+
+
 config_app = typer.Typer(no_args_is_help=True, help="Check mlops.yaml or export its JSON Schema.")
 app.add_typer(config_app, name="config")
 # CI logs: one message, one line. In a workflow, plain text: act gives steps a terminal, and a

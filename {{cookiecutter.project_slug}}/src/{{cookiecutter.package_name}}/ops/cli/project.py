@@ -82,3 +82,39 @@ def sync(
         raise typer.Exit(1)
     fresh = "workflows match the config, so does dvc.yaml"
     print(f"{'stale' if check else 'updated'}: {', '.join(stale)}" if stale else fresh)
+
+
+template_app = typer.Typer(no_args_is_help=True, help="Follow the template this project was baked from (.cruft.json).")
+app.add_typer(template_app, name="template")
+
+
+@template_app.command("update")
+def template_update(
+    propose: Annotated[
+        bool, typer.Option(help="Commit the update and open (or update) ONE pull request from template-update/...")
+    ] = False,
+    config: ConfigOption = CONFIG_FILE,
+) -> None:
+    """Apply the template's changes since .cruft.json's commit (cruft), skipping your files (ops/ownership.py).
+    A conflict changes nothing and exits 1, naming the files."""
+    from ..gitops import has_token
+    from ..template_update import PREFIX, TemplateConflictError, propose_update, update
+
+    base = config_at(config).project.default_branch if propose else ""
+    with step("Updating from the template", spinner=False):  # cruft's output is captured, not shown
+        try:
+            result = update(Path("."))
+        except TemplateConflictError as exc:
+            fail(str(exc), code=1)
+    if not result.changed:
+        print(f"up to date: nothing in the template since {result.old[:12]} changes this project")
+        return
+    print(f"updated from the template ({result.old[:12]} -> {result.new[:12]}): {len(result.changed)} files")
+    for status, path in result.changed:
+        print(f"  {status} {path}")
+    if propose and not has_token():
+        err.print(f"[yellow]skipped:[/yellow] the {PREFIX!r} pull request: GITHUB_TOKEN is not set", highlight=False)
+    elif propose:
+        with step("Proposing the update"):
+            pr = propose_update(result, base)
+        print(f"{pr['action']} PR #{pr['number']} from {pr['branch']}: {pr['html_url']}")

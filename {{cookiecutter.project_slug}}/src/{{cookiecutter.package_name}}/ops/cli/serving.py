@@ -65,5 +65,5 @@ def smoke(
     servable, args = served(cfg, bento, alias, version)
     rows = sample_request(cfg, read_table(TEST))
     with step(f"Serving {servable} and sending {len(rows)} rows"):
-        answer = run(servable, rows, args=args)
-    print(f"sent {len(rows)} rows of {TEST} to POST /predict, answer:", json.dumps(answer))
+        url, answer = run(servable, rows, args=args)
+    print(f"sent {len(rows)} rows of {TEST} to POST {url}/predict, answer:", json.dumps(answer))
