@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, replace
 from itertools import chain
@@ -133,11 +134,23 @@ def predict(
     results = (predicted(config, model, batch, source.location) for batch in source.batches)
     first = next(results, None)  # the prediction's type, for the output's schema
     schema = source.schema.append(pa.field(PREDICTION, pa.null())) if first is None else first.schema
-    with staged(output) as handle, closing(_writer(kind, handle, schema)) as writer:
+    # Chunk i is written (pyarrow, without the GIL) while chunk i+1 is predicted; one write in flight
+    # keeps memory bounded. The pool is shut down (its write done) before the writer closes.
+    with (
+        staged(output) as handle,
+        closing(_writer(kind, handle, schema)) as writer,
+        ThreadPoolExecutor(1, thread_name_prefix="mlops-write") as pool,
+    ):
+        written = None
         for result in chain([] if first is None else [first], results):
-            writer.write_batch(result if result.schema == schema else result.cast(schema))
+            result = result if result.schema == schema else result.cast(schema)
+            if written is not None:
+                written.result()  # a failed write raises here
+            written = pool.submit(writer.write_batch, result)
             rows += result.num_rows
             on_chunk(result.num_rows)
+        if written is not None:
+            written.result()
     return rows
 
 
