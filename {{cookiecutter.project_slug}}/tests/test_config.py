@@ -131,3 +131,18 @@ def test_params_that_fit_the_task_pass_the_check(raw_config, change):
 
     change(raw_config)
     check(Config.model_validate(raw_config))
+
+
+def test_config_check_refuses_what_dvc_cannot_read(tmp_path, raw_config):
+    """PyYAML reads an unquoted URI in a flow mapping; DVC's parser (ruamel's C loader) does not."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from {{ cookiecutter.package_name }}.ops.cli import app
+
+    raw_config.pop("batch", None)
+    text = yaml.safe_dump(raw_config, sort_keys=False) + "batch: {output: gs://bucket/out.parquet}\n"
+    assert yaml.safe_load(text)["batch"]["output"] == "gs://bucket/out.parquet"
+    result = CliRunner().invoke(app, ["config", "check", "--config", str(write(tmp_path, text))])
+    assert result.exit_code == 2, result.output
+    assert "DVC cannot read it" in result.stderr and "found unexpected ':'" in result.stderr, result.stderr

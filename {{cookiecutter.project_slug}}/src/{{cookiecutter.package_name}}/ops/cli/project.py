@@ -17,6 +17,7 @@ def config_check(config: ConfigOption = CONFIG_FILE) -> None:
     """Validate mlops.yaml against the schema, training.params against model/train.py's estimator, and
     mlops.schema.json against the code."""
     cfg = config_at(config)
+    _as_dvc_reads_it(config)
     from ..training import check  # sklearn: a second to import, only here
 
     with step("Building the estimator of model/train.py"):
@@ -25,6 +26,18 @@ def config_check(config: ConfigOption = CONFIG_FILE) -> None:
         err.print(f"[red]error:[/red] {SCHEMA_FILE} is stale: run `mlops config schema --write`")
         raise typer.Exit(1)
     print(f"{config}: ok")
+
+
+def _as_dvc_reads_it(config: Path) -> None:
+    """DVC reads mlops.yaml (vars, params) with ruamel's C parser, stricter than PyYAML: e.g. an
+    unquoted gs://... in a {flow: mapping}. Refused here, with the line, not later by `dvc repro`."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        YAML(typ="safe").load(config.read_text())
+    except YAMLError as exc:
+        fail(f"{config}: DVC cannot read it: {' '.join(str(exc).split())} (quote the value)")
 
 
 @config_app.command("schema")
