@@ -23,8 +23,9 @@ OWNERSHIP_FILE = Path("src/{{ cookiecutter.package_name }}/ops/ownership.py")  #
 
 CONTEXT = json.loads(r'''{{ cookiecutter | tojson }}''')  # tojson escapes ' (\u0027): the quotes hold
 # The folder holding cookiecutter.json, absolute (local_extensions.py): `_repo_dir` may be relative
-# to a working directory this hook does not know.
-TEMPLATE_DIR = Path({{ template_dir | tojson }})
+# to a working directory this hook does not know. Undefined when cruft renders this commit with an
+# older commit's local_extensions (it imports the module once per update); cruft links itself then.
+TEMPLATE_DIR = Path({{ template_dir | default(None) | tojson }} or ".")
 CRUFT_FILE = Path(".cruft.json")
 
 
