@@ -25,7 +25,7 @@ CONTEXT = json.loads(r'''{{ cookiecutter | tojson }}''')  # tojson escapes ' (\u
 # The folder holding cookiecutter.json, absolute (local_extensions.py): `_repo_dir` may be relative
 # to a working directory this hook does not know. Undefined when cruft renders this commit with an
 # older commit's local_extensions (it imports the module once per update); cruft links itself then.
-TEMPLATE_DIR = Path({{ template_dir | default(None) | tojson }} or ".")
+TEMPLATE_DIR = Path({{ template_dir | default("") | tojson }} or ".")
 CRUFT_FILE = Path(".cruft.json")
 
 
