@@ -15,6 +15,7 @@ fixed path, so `pytest -n 2` can run any mix of these tests.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import types
 from collections.abc import Callable
@@ -23,19 +24,24 @@ from pathlib import Path
 import pytest
 from helpers import bake as bake_into
 
+# MLflow's client runs in this process too (test_deploy.py reads the registry): no telemetry.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
 # Longest first: `--dist loadfile --no-loadscope-reorder` hands modules to idle workers in collection
-# order (xdist's default order is by test count), so the long act and deploy modules start at once
-# instead of queueing behind quick ones at the end.
+# order (xdist's default order is by test count), two at a time at the start. test_deploy.py leads:
+# its worker builds the shared bentos (tests/bentos.py) while the other runs the act module, which
+# needs none, so no later module waits on the bentos' lock. The long ones start at once instead of
+# queueing behind quick ones at the end.
 SLOWEST_FIRST = (
+    "test_deploy.py",
     "test_workflows.py",
     "test_projects.py",
-    "test_first_day.py",
-    "test_deploy.py",
     "test_e2e.py",
     "test_team_mode.py",
-    "test_capture.py",
-    "test_local_target.py",
+    "test_first_day.py",
     "test_own_data.py",
+    "test_local_target.py",
+    "test_capture.py",
     "test_contract.py",
 )
 

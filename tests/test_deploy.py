@@ -27,7 +27,7 @@ POLICY = {  # short steps and fast checks: each canary takes ~10 s after the can
     "steps": [10, 50, 100],
     "step_seconds": 2,
     "interval_seconds": 0.25,
-    "min_requests": 40,
+    "min_requests": 20,  # a 1% error rate still fails on one error; p95 is the 19th of 20
     "replay_rows": 10,
     "progress_deadline_seconds": 30,
     # On a busy 2-core CI machine any server's p95 reaches a few hundred ms: judge latency relative to
@@ -67,12 +67,12 @@ def a_row(bentos: Bentos) -> dict:
 
 
 def champion(bentos: Bentos) -> str:
-    """The champion's version, read from the project's MLflow store (not from our own output)."""
-    code = (
-        "import mlflow; c = mlflow.MlflowClient('sqlite:///mlflow.db');"
-        "print(c.get_model_version_by_alias('cancer-classifier', 'champion').version)"
-    )
-    return run(["python", "-c", code], bentos.project, env=bentos.env).stdout.strip()
+    """The champion's version, read from the project's MLflow store (not from our own output) with
+    MLflow's client in this process: the template's mlflow is the project's version (both locks)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{bentos.project / 'mlflow.db'}")
+    return str(client.get_model_version_by_alias("cancer-classifier", "champion").version)
 
 
 def status(bentos: Bentos) -> str:
@@ -166,9 +166,9 @@ def test_a_killed_rollout_is_reconciled_by_the_next_deploy(project, second_versi
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not _at_step(state, 1):
+        while time.monotonic() < deadline and not _at_step(state, 0):  # the candidate has live traffic
             time.sleep(0.1)
-        assert _at_step(state, 1), "the rollout never reached step 2"
+        assert _at_step(state, 0), "the rollout never reached its first step"
         killed.send_signal(signal.SIGKILL)
         killed.wait(timeout=10)
         assert "candidate" in status(bentos)  # the leftover the next run must clean up
