@@ -1,4 +1,4 @@
-"""Benchmark of batch prediction: `mlops predict` streaming in chunks (ops/batch.py) against the
+"""Benchmark of batch prediction: `mlops predict` streaming in chunks (ops/serving/batch.py) against the
 pandas read-everything baseline it replaced, on 2M rows of the default project's columns.
 
 The data: data/raw.csv of a default bake (569 rows, 30 numeric columns and the label), resampled
@@ -37,13 +37,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "batch.md"
 GOAL_SECONDS, GOAL_MB = 30, 500
-# The baseline: `mlops predict` as it was before ops/batch.py (read everything, predict, write).
+# The baseline: `mlops predict` as it was before ops/serving/batch.py (read everything, predict, write).
 PANDAS = """
 import sys
 from pathlib import Path
 from {package}.ops.config import load_config
-from {package}.ops.data import features, read_table
-from {package}.ops.training import load
+from {package}.ops.pipeline.data import features, read_table
+from {package}.ops.pipeline.training import load
 
 source, output = sys.argv[1], Path(sys.argv[2])
 cfg = load_config()

@@ -58,7 +58,7 @@ import json, sys, time
 import bentoml
 from {package}.ops.config import load_config
 from {package}.ops.monitoring.capture import CaptureWriter
-from {package}.ops.schema import row_model, to_frame
+from {package}.ops.serving.schema import row_model, to_frame
 bento, sink, row, count, requests = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 config = load_config()
 capture = config.monitoring.capture.model_copy(update={{"sink": sink}})

@@ -1,4 +1,4 @@
-"""Benchmark of the drift check (ops/drift.py) on synthetic 10k x 30 and 1M x 30 numeric data.
+"""Benchmark of the drift check (ops/monitoring/drift.py) on synthetic 10k x 30 and 1M x 30 numeric data.
 
 Run by hand, never from tests:  .venv/bin/python bench/drift.py [--rows 10000 1000000] [--repeat 3]
 
@@ -59,7 +59,7 @@ def case_ours(reference, current, project: Path, sample_size: int | None = 20_00
     sys.path.insert(0, str(project / "src"))
     package = next(p.name for p in (project / "src").iterdir() if (p / "ops").is_dir())
     config_mod = __import__(f"{package}.ops.config", fromlist=["load_config"])
-    drift = __import__(f"{package}.ops.drift", fromlist=["check"])
+    drift = __import__(f"{package}.ops.monitoring.drift", fromlist=["check"])
     raw = config_mod.load_config(project / "mlops.yaml").model_dump()
     raw["data"]["columns"] = {name: {"type": "numeric"} for name in COLUMNS}
     raw["monitoring"]["drift"].update(drift_share=DRIFT_SHARE, sample_size=sample_size)

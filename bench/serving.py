@@ -49,8 +49,8 @@ import os
 import bentoml
 from fastapi import FastAPI
 from {package}.ops.config import load_config
-from {package}.ops.edge import Prediction
-from {package}.ops.schema import request_model, to_frame
+from {package}.ops.serving.edge import Prediction
+from {package}.ops.serving.schema import request_model, to_frame
 
 CONFIG = load_config()
 Body = request_model(CONFIG)
@@ -71,7 +71,7 @@ IN_PROCESS = """
 import json, statistics, sys, time
 import bentoml
 from {package}.ops.config import load_config
-from {package}.ops.schema import request_model, to_frame
+from {package}.ops.serving.schema import request_model, to_frame
 
 config = load_config()
 Body = request_model(config)

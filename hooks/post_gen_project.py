@@ -19,7 +19,7 @@ LITERALS = {
     "project": {"default_branch": {{ cookiecutter.default_branch | tojson }}},
 }
 SYNC_FILE = Path("src/{{ cookiecutter.package_name }}/ops/sync.py")
-OWNERSHIP_FILE = Path("src/{{ cookiecutter.package_name }}/ops/ownership.py")  # the skip list
+OWNERSHIP_FILE = Path("src/{{ cookiecutter.package_name }}/ops/gitops/ownership.py")  # the skip list
 
 CONTEXT = json.loads(r'''{{ cookiecutter | tojson }}''')  # tojson escapes ' (\u0027): the quotes hold
 # The folder holding cookiecutter.json, absolute (local_extensions.py): `_repo_dir` may be relative

@@ -22,7 +22,7 @@ from pathlib import Path
 from filelock import FileLock
 from helpers import VENV_BIN, describe, make_ready_project, package_of, project_env, run
 
-# The line of ops/service.py every variant edits; fails loudly if the service changes shape.
+# The line of ops/serving/service.py every variant edits; fails loudly if the service changes shape.
 FUTURE = "from __future__ import annotations\n"
 ANCHOR = "        predictions = self.model.predict(to_frame(CONFIG, rows))\n"
 VARIANTS = {
@@ -79,7 +79,7 @@ def _build_variant(project: Path, env: dict[str, str], name: str, edit: str, ver
     for item in ("bentofile.yaml", "service.py", "mlops.yaml"):
         shutil.copy2(project / item, copy / item)
     shutil.copytree(project / "src", copy / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    service = copy / "src" / package_of(project) / "ops" / "service.py"
+    service = copy / "src" / package_of(project) / "ops" / "serving" / "service.py"
     text = service.read_text()
     assert ANCHOR in text and FUTURE in text, f"{service} changed shape: the test bentos edit these lines:\n{ANCHOR}"
     service.write_text(text.replace(FUTURE, FUTURE + "import random\nimport time\n", 1).replace(ANCHOR, ANCHOR + edit))

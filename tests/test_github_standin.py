@@ -1,4 +1,4 @@
-"""The GitHub stand-in (tests/github_standin.py) itself: the project's real client (ops/gitops.py of a
+"""The GitHub stand-in (tests/github_standin.py) itself: the project's real client (ops/gitops/github.py of a
 bake) against it, and raw requests it must refuse as GitHub does. Fast: no act, no venv of its own.
 """
 
@@ -20,13 +20,13 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}", "X-GitHub-Api-Version": min(API_V
 
 @pytest.fixture(scope="module")
 def gitops():
-    """The template's ops/gitops.py (no Jinja in it or in ops/errors.py, so its source is what every
-    bake gets), imported as `standin_client.gitops` without the rest of the package."""
+    """The template's ops/gitops/github.py (no Jinja in it or in ops/errors.py, so its source is what every
+    bake gets), imported as `standin_client.gitops.github` without the rest of the package."""
     package = types.ModuleType("standin_client")
     package.__path__ = [str(TEMPLATE_PROJECT / "src" / "{{cookiecutter.package_name}}" / "ops")]
     sys.modules["standin_client"] = package
     try:
-        yield importlib.import_module("standin_client.gitops")
+        yield importlib.import_module("standin_client.gitops.github")
     finally:
         for name in [name for name in sys.modules if name.split(".")[0] == "standin_client"]:
             del sys.modules[name]

@@ -403,7 +403,7 @@ def test_predict_sends_the_service_body_to_one_variant(target, moto_url, release
     assert request.url.endswith(f"/endpoints/{ENDPOINT}/invocations")
     assert request.headers["X-Amzn-SageMaker-Target-Variant"] == variant.encode()
     assert request.headers["Content-Type"] == b"application/json"
-    assert json.loads(request.body) == {"rows": rows}  # POST /predict's body (ops/schema.py)
+    assert json.loads(request.body) == {"rows": rows}  # POST /predict's body (ops/serving/schema.py)
 
     # Each new request takes moto's next queued answer: a body that is not the service's is refused...
     with pytest.raises(mod.TargetError, match=r"answered no predictions: b'<html>busy</html>'"):

@@ -9,6 +9,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from {{ cookiecutter.package_name }}.ops.service import Model  # noqa: E402
+from {{ cookiecutter.package_name }}.ops.serving.service import Model  # noqa: E402
 
 __all__ = ["Model"]

@@ -1,4 +1,4 @@
-"""Batch prediction (ops/batch.py, `mlops predict`): chunked streaming with the predictions of a
+"""Batch prediction (ops/serving/batch.py, `mlops predict`): chunked streaming with the predictions of a
 whole-frame predict, CSV and Parquet both ways, fsspec URIs, one-line errors that leave no output,
 and the model from the registry."""
 
@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }}.ops.batch import opened, predict
 from {{ cookiecutter.package_name }}.ops.cli import app
 from {{ cookiecutter.package_name }}.ops.config import CONFIG_FILE
-from {{ cookiecutter.package_name }}.ops.data import DataError, features, read_table
-from {{ cookiecutter.package_name }}.ops.training import build, save
+from {{ cookiecutter.package_name }}.ops.pipeline.data import DataError, features, read_table
+from {{ cookiecutter.package_name }}.ops.pipeline.training import build, save
+from {{ cookiecutter.package_name }}.ops.serving.batch import opened, predict
 
 CONFIG = CONFIG_FILE.absolute()
 MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
@@ -184,10 +184,10 @@ def test_a_missing_alias_or_an_unreachable_registry_is_one_line(config_module, r
 @pytest.fixture
 def workspace(config, tmp_path, monkeypatch) -> Path:
     """The project's data in a temporary directory, trained and evaluated there (the working directory)."""
-    from {{ cookiecutter.package_name }}.ops.data import TEST, prepare
-    from {{ cookiecutter.package_name }}.ops.evaluate import compute
-    from {{ cookiecutter.package_name }}.ops.evaluate import write as write_metrics
-    from {{ cookiecutter.package_name }}.ops.training import fit, load
+    from {{ cookiecutter.package_name }}.ops.pipeline.data import TEST, prepare
+    from {{ cookiecutter.package_name }}.ops.pipeline.evaluate import compute
+    from {{ cookiecutter.package_name }}.ops.pipeline.evaluate import write as write_metrics
+    from {{ cookiecutter.package_name }}.ops.pipeline.training import fit, load
 
     (tmp_path / "data").mkdir()
     (tmp_path / config.data.source).write_bytes(Path(config.data.source).read_bytes())
@@ -200,8 +200,8 @@ def workspace(config, tmp_path, monkeypatch) -> Path:
 
 
 def test_the_champion_is_loaded_from_the_registry_by_default(config, workspace):
-    from {{ cookiecutter.package_name }}.ops.registry import promote, register, track
-    from {{ cookiecutter.package_name }}.ops.training import load
+    from {{ cookiecutter.package_name }}.ops.pipeline.training import load
+    from {{ cookiecutter.package_name }}.ops.registry.versions import promote, register, track
 
     track(config)  # the run register needs
     version = register(config)

@@ -14,7 +14,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.ops.config import CAPTURE_COLUMNS, Config
 from {{ cookiecutter.package_name }}.ops.monitoring.capture import CaptureWriter, capture_writer, request_id
-from {{ cookiecutter.package_name }}.ops.schema import row_model
+from {{ cookiecutter.package_name }}.ops.serving.schema import row_model
 
 NAME = re.compile(r"^\d{8}T\d{12}Z-\d+-[0-9a-f]{8}\.parquet$")
 

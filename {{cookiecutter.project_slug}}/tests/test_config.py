@@ -127,7 +127,7 @@ def test_config_check_builds_the_estimator_with_training_params(tmp_path, raw_co
 )
 def test_params_that_fit_the_task_pass_the_check(raw_config, change):
     from {{ cookiecutter.package_name }}.ops.config import Config
-    from {{ cookiecutter.package_name }}.ops.training import check
+    from {{ cookiecutter.package_name }}.ops.pipeline.training import check
 
     change(raw_config)
     check(Config.model_validate(raw_config))

@@ -3,8 +3,7 @@
 import pytest
 
 from {{ cookiecutter.package_name }}.ops.config import Config, Drift, load_config
-from {{ cookiecutter.package_name }}.ops.data import DataError, read_table
-from {{ cookiecutter.package_name }}.ops.drift import (
+from {{ cookiecutter.package_name }}.ops.monitoring.drift import (
     ColumnDrift,
     DriftResult,
     check,
@@ -12,6 +11,7 @@ from {{ cookiecutter.package_name }}.ops.drift import (
     save_html,
     shift_window,
 )
+from {{ cookiecutter.package_name }}.ops.pipeline.data import DataError, read_table
 
 SHIFTED = 12  # of the bundled data's 30 columns: 40%, above the default drift_share of 30%
 

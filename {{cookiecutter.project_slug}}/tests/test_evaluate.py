@@ -1,4 +1,4 @@
-from {{ cookiecutter.package_name }}.ops.evaluate import gate
+from {{ cookiecutter.package_name }}.ops.pipeline.evaluate import gate
 
 
 def test_gate_checks_the_floor_and_the_champion(config):

@@ -1,4 +1,4 @@
-"""ops/gitops.py and ops/propose.py against local stand-ins (pytest-httpserver on 127.0.0.1): GitHub's
+"""ops/gitops/github.py and ops/gitops/propose.py against local stand-ins (pytest-httpserver on 127.0.0.1): GitHub's
 REST API, and a git server (git http-backend) that refuses a push without the token's header."""
 
 import base64
@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 from werkzeug import Response
 
-from {{ cookiecutter.package_name }}.ops import propose as propose_module
 from {{ cookiecutter.package_name }}.ops.cli import app
-from {{ cookiecutter.package_name }}.ops.gitops import ACTIONS_LOGIN, DEFAULT_API_URL, GitHub, GitHubError
+from {{ cookiecutter.package_name }}.ops.gitops import propose as propose_module
+from {{ cookiecutter.package_name }}.ops.gitops.github import ACTIONS_LOGIN, DEFAULT_API_URL, GitHub, GitHubError
 
 TOKEN = "ghs_" + "T0kenThatMustNeverBeShown" * 2
 REPO = "acme/proj"

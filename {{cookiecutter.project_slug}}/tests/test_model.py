@@ -1,7 +1,7 @@
 import pytest
 
-from {{ cookiecutter.package_name }}.ops import data, evaluate, training
-from {{ cookiecutter.package_name }}.ops.schema import row_model, to_frame
+from {{ cookiecutter.package_name }}.ops.pipeline import data, evaluate, training
+from {{ cookiecutter.package_name }}.ops.serving.schema import row_model, to_frame
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.ops.config import Config
-from {{ cookiecutter.package_name }}.ops.data import DataError
 from {{ cookiecutter.package_name }}.ops.monitoring import checks, feedback
 from {{ cookiecutter.package_name }}.ops.monitoring.sink import Sink, stamp
 from {{ cookiecutter.package_name }}.ops.monitoring.window import bounds, load
+from {{ cookiecutter.package_name }}.ops.pipeline.data import DataError
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

@@ -1,5 +1,5 @@
 """dvc.yaml's dependencies are complete: what each stage reads of mlops.yaml and of the code is
-declared in ops/stages.py, checked here against what the stage really reads and imports, written
+declared in ops/pipeline/stages.py, checked here against what the stage really reads and imports, written
 into dvc.yaml by `mlops sync`, and seen by the real `dvc status` when one field changes."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from {{ cookiecutter.package_name }}.ops.stages import STAGES, code, synced
+from {{ cookiecutter.package_name }}.ops.pipeline.stages import STAGES, code, synced
 from {{ cookiecutter.package_name }}.ops.sync import synced_text
 
 PACKAGE = "{{ cookiecutter.package_name }}"
@@ -136,9 +136,9 @@ CHANGES = {
 }
 CODE_CHANGES = {
     "model/train.py": {"train", "evaluate"},
-    "ops/data.py": ALL,
-    "ops/validate.py": {"prepare"},
-    "ops/evaluate.py": {"evaluate"},
+    "ops/pipeline/data.py": ALL,
+    "ops/pipeline/validate.py": {"prepare"},
+    "ops/pipeline/evaluate.py": {"evaluate"},
 }
 
 

@@ -1,5 +1,5 @@
-"""The registry's one source of truth (ops/tracking.py, ops/registry.py, ops/report.py) on embedded
-sqlite stores in a temporary directory, and on stand-ins for a server that is down, hangs or refuses."""
+"""The registry's one source of truth (ops/registry/tracking.py and versions.py, ops/gitops/report.py) on
+embedded sqlite stores in a temporary directory, and on stand-ins for a server that is down, hangs or refuses."""
 
 import shutil
 import socket
@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from {{ cookiecutter.package_name }}.ops.data import TEST, features, prepare, read_table
-from {{ cookiecutter.package_name }}.ops.evaluate import compute, write
-from {{ cookiecutter.package_name }}.ops.lineage import file_md5, tags
-from {{ cookiecutter.package_name }}.ops.registry import RegistryError, register, track, version_by_alias
-from {{ cookiecutter.package_name }}.ops.report import Baseline, champion
-from {{ cookiecutter.package_name }}.ops.tracking import HTTP_BOUNDS, connect, log_run, tracking_uri
-from {{ cookiecutter.package_name }}.ops.training import MODEL, fit, save
+from {{ cookiecutter.package_name }}.ops.gitops.report import Baseline, champion
+from {{ cookiecutter.package_name }}.ops.pipeline.data import TEST, features, prepare, read_table
+from {{ cookiecutter.package_name }}.ops.pipeline.evaluate import compute, write
+from {{ cookiecutter.package_name }}.ops.pipeline.training import MODEL, fit, save
+from {{ cookiecutter.package_name }}.ops.registry.lineage import file_md5, tags
+from {{ cookiecutter.package_name }}.ops.registry.tracking import HTTP_BOUNDS, connect, log_run, tracking_uri
+from {{ cookiecutter.package_name }}.ops.registry.versions import RegistryError, register, track, version_by_alias
 
 SECRET = "pa55-That-Must-Never-Show"
 MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
@@ -40,7 +40,7 @@ def workspace(config, tmp_path, monkeypatch) -> Path:
 
 
 def scores_and_sample(config):
-    from {{ cookiecutter.package_name }}.ops.training import load
+    from {{ cookiecutter.package_name }}.ops.pipeline.training import load
 
     model, test = load(), read_table(TEST)
     X = features(config, test)
@@ -58,7 +58,7 @@ def closed_port() -> int:
 def test_track_refuses_outputs_that_are_not_the_pipelines(config, workspace):
     import yaml
 
-    from {{ cookiecutter.package_name }}.ops.evaluate import METRICS_FILE
+    from {{ cookiecutter.package_name }}.ops.pipeline.evaluate import METRICS_FILE
 
     scores_and_sample(config)
     lock = {"stages": {"evaluate": {"deps": [{"path": str(MODEL), "md5": file_md5(MODEL)}],

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }}.ops.errors import MlopsError
-from {{ cookiecutter.package_name }}.ops.ownership import USER_OWNED
-from {{ cookiecutter.package_name }}.ops.template_update import _conflicts, update
+from {{ cookiecutter.package_name }}.ops.gitops.ownership import USER_OWNED
+from {{ cookiecutter.package_name }}.ops.gitops.template_update import _conflicts, update
 
 PROJECT = Path(__file__).resolve().parents[1]
 

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.ops import data as data_module
 from {{ cookiecutter.package_name }}.ops.config import Config
-from {{ cookiecutter.package_name }}.ops.data import DataError, check_table, features, prepare, request_rows
-from {{ cookiecutter.package_name }}.ops.drift import check
-from {{ cookiecutter.package_name }}.ops.validate import validate
+from {{ cookiecutter.package_name }}.ops.monitoring.drift import check
+from {{ cookiecutter.package_name }}.ops.pipeline import data as data_module
+from {{ cookiecutter.package_name }}.ops.pipeline.data import DataError, check_table, features, prepare, request_rows
+from {{ cookiecutter.package_name }}.ops.pipeline.validate import validate
 
 COLUMNS = {
     "size": {"type": "numeric", "min": 0},

@@ -1,7 +1,7 @@
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.ops.data import read_table
-from {{ cookiecutter.package_name }}.ops.validate import validate
+from {{ cookiecutter.package_name }}.ops.pipeline.data import read_table
+from {{ cookiecutter.package_name }}.ops.pipeline.validate import validate
 
 
 def test_the_bundled_data_passes(config):

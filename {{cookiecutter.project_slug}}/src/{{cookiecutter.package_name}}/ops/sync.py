@@ -4,7 +4,7 @@ A line ending in `# mlops sync: <dotted.path>` gets its value replaced by that c
 (valid YAML); a note may follow the path after `; ` (why a workflow permission is needed). A
 comment line `# mlops sync: <dotted.path>` alone is followed by a list: the `- ` items right after
 it, at its indentation, are replaced by the items of that value (dvc.yaml's params and code deps,
-from ops/stages.py). Standard library only: the template's post-generation hook runs this
+from ops/pipeline/stages.py). Standard library only: the template's post-generation hook runs this
 file too.
 """
 
@@ -19,7 +19,7 @@ SYNCED_FILES = (
     ".github/workflows/ct.yml",
     ".github/workflows/cd.yml",
     ".github/workflows/batch.yml",
-    "dvc.yaml",  # params and code deps of each stage (ops/stages.py)
+    "dvc.yaml",  # params and code deps of each stage (ops/pipeline/stages.py)
 )
 _LINE = re.compile(
     r"^(?P<key>\s*(?:-[ \t]+)?(?:[\w-]+:[ \t]*)?)(?P<value>\S.*?)"

@@ -1,4 +1,4 @@
-"""`mlops` commands: Batch prediction (ops/batch.py), by hand or on the schedule of batch.yml."""
+"""`mlops` commands: Batch prediction (ops/serving/batch.py), by hand or on the schedule of batch.yml."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ def predict(
     if model_file and (alias or version):
         fail("--model-file is the model to use: drop --alias/--version")
     source, target = input or cfg.batch.input or cfg.data.source, output or cfg.batch.output
-    from ..batch import CHUNK_ROWS, kind_of, opened
-    from ..batch import predict as run
+    from ..serving.batch import CHUNK_ROWS, kind_of, opened
+    from ..serving.batch import predict as run
     from .progress import progress
 
     # The input's columns and the output's suffix are checked before the model loads (seconds).
@@ -57,13 +57,13 @@ def predict(
 def _model(cfg: Config, model_file: Path | None, alias: str | None, version: str | None):
     """The model and what to call it in the log."""
     if model_file:
-        from ..training import load
+        from ..pipeline.training import load
 
         with step(f"Loading {model_file}"):
             if not model_file.is_file():
                 fail(f"--model-file {model_file}: file not found (run `dvc repro` to train it)")
             return load(model_file), str(model_file)
-    from ..batch import registry_model
+    from ..serving.batch import registry_model
 
     alias = alias or cfg.registry.champion_alias
     with step(f"Loading {cfg.project.model_name}@{alias}" if not version else f"Loading version {version}"):

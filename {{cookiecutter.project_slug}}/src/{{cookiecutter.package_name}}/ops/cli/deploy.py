@@ -53,8 +53,8 @@ def _plan(cfg: Config, target, release) -> str:
 
 
 def _sample_rows(cfg: Config) -> list[dict]:
-    from ..data import read_table
-    from ..smoke import sample_request
+    from ..pipeline.data import read_table
+    from ..serving.smoke import sample_request
 
     return sample_request(cfg, read_table(cfg.data.reference), rows=500)
 
@@ -125,7 +125,7 @@ def _roll_out(cfg: Config, chosen, release, replay: bool):
     from ..deploy.controller import Result
     from ..deploy.record import Record
     from ..errors import MlopsError
-    from ..registry import promote
+    from ..registry.versions import promote
 
     record = Record(cfg, release, chosen.name)
     err.print(record.where, highlight=False)
@@ -161,7 +161,7 @@ def _rehearse(cfg: Config, release):
     from ..config import LocalTarget as LocalSettings
     from ..deploy import release as releases
     from ..deploy.local import LocalTarget
-    from ..registry import version_by_alias
+    from ..registry.versions import version_by_alias
     from ..tools import free_port
 
     deploy = {"local": LocalSettings(port=free_port()), "canary": _rehearsal_policy(cfg)}
@@ -262,7 +262,7 @@ def rollback(target: TargetOption = None, config: ConfigOption = CONFIG_FILE) ->
 @app.command()
 def status(target: TargetOption = None, config: ConfigOption = CONFIG_FILE) -> None:
     """What is deployed: stable and candidate, traffic shares, registry aliases, the last rollout."""
-    from ..registry import version_by_alias
+    from ..registry.versions import version_by_alias
 
     cfg, chosen = _config_and_target(config, target)
     with step("Reading the target and the registry"):

@@ -68,12 +68,12 @@ def drift(
 
 
 def _check(cfg: Config, window, record: bool, reports: Path):
-    from ..data import read_table
-    from ..drift import check, markdown, save_html
-    from ..evaluate import METRICS_FILE, read
     from ..monitoring import checks
+    from ..monitoring.drift import check, markdown, save_html
     from ..monitoring.sink import Sink
-    from ..training import MODEL, load
+    from ..pipeline.data import read_table
+    from ..pipeline.evaluate import METRICS_FILE, read
+    from ..pipeline.training import MODEL, load
 
     result = check(cfg, read_table(cfg.data.reference), window.rows, (cfg.data.reference, window.source))
     save_html(result, reports / "drift.html")
@@ -91,7 +91,7 @@ def _check(cfg: Config, window, record: bool, reports: Path):
 
 def _report_link() -> str:
     """Where the HTML report is: the workflow run's artifact, or the local file."""
-    from ..gitops import run_url
+    from ..gitops.github import run_url
 
     if url := run_url():
         run_id = os.environ["GITHUB_RUN_ID"]
@@ -116,7 +116,7 @@ def feedback(
 @app.command("append-window")
 def append_window(since: Since = None, until: Until = None, config: ConfigOption = CONFIG_FILE) -> None:
     """Add the window's labelled rows to data.source, the retraining data."""
-    from ..data import append_rows
+    from ..pipeline.data import append_rows
 
     cfg = config_at(config)
     with step("Reading the labelled rows of the window"):
@@ -143,8 +143,8 @@ def traffic(
     import httpx
     import pandas as pd
 
-    from ..data import read_table, request_rows
-    from ..drift import shift_window
+    from ..monitoring.drift import shift_window
+    from ..pipeline.data import read_table, request_rows
 
     cfg = config_at(config)
     frame = shift_window(read_table(cfg.data.source), cfg.data.names("numeric"), shift, cfg.data.seed).head(rows)

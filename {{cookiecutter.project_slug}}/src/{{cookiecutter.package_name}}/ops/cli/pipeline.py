@@ -18,8 +18,8 @@ from .common import ConfigOption, app, config_at, step, summary
 def prepare(config: ConfigOption = CONFIG_FILE) -> None:
     """Check data.source against mlops.yaml's rules, then split it into data/prepared/{train,test}.parquet;
     on a broken rule, exit 1 with the report (as `mlops validate`) and write nothing."""
-    from ..data import prepare as run
-    from ..validate import validate
+    from ..pipeline.data import prepare as run
+    from ..pipeline.validate import validate
 
     cfg = config_at(config)
 
@@ -46,8 +46,8 @@ def validate(
     """Check data against the rules in mlops.yaml; exit 1 with a report naming columns and rows."""
     import pandas as pd
 
-    from ..data import read_table
-    from ..validate import validate as check
+    from ..pipeline.data import read_table
+    from ..pipeline.validate import validate as check
 
     cfg = config_at(config)
     files = [str(path) for path in data] if data else [cfg.data.source]
@@ -62,7 +62,7 @@ def validate(
 @app.command()
 def train(config: ConfigOption = CONFIG_FILE) -> None:
     """Fit model/train.py's pipeline on the training split; write models/model.joblib."""
-    from ..training import fit, save
+    from ..pipeline.training import fit, save
 
     cfg = config_at(config)
     with step("Training"):
@@ -73,9 +73,9 @@ def train(config: ConfigOption = CONFIG_FILE) -> None:
 @app.command()
 def evaluate(config: ConfigOption = CONFIG_FILE) -> None:
     """Score the model on the test split and write metrics.json (`mlops track` logs them to MLflow)."""
-    from ..data import TEST, features, read_table
-    from ..evaluate import compute, write
-    from ..training import load
+    from ..pipeline.data import TEST, features, read_table
+    from ..pipeline.evaluate import compute, write
+    from ..pipeline.training import load
 
     cfg = config_at(config)
     with step("Evaluating"):
@@ -90,8 +90,8 @@ def track(config: ConfigOption = CONFIG_FILE) -> None:
     """Log the current model, metrics.json and lineage tags as an MLflow run (after `dvc repro`; the
     run of the same model bytes and scores is reused). A step of its own: DVC may restore a stage's
     outputs from its cache without running it, and must not skip the logging with it."""
-    from ..registry import track as run  # mlflow: seconds to import
-    from ..tracking import shown, tracking_uri
+    from ..registry.tracking import shown, tracking_uri
+    from ..registry.versions import track as run  # mlflow: seconds to import
 
     cfg = config_at(config)
     with step(f"Logging the run to {shown(tracking_uri(cfg))}"):

@@ -18,7 +18,7 @@ def config_check(config: ConfigOption = CONFIG_FILE) -> None:
     mlops.schema.json against the code."""
     cfg = config_at(config)
     _as_dvc_reads_it(config)
-    from ..training import check  # sklearn: a second to import, only here
+    from ..pipeline.training import check  # sklearn: a second to import, only here
 
     with step("Building the estimator of model/train.py"):
         check(cfg)
@@ -80,8 +80,8 @@ def sync(
     config: ConfigOption = CONFIG_FILE,
 ) -> None:
     """Write config values that workflows need as literals (cron, default branch) into them, and each
-    DVC stage's params and code deps (ops/stages.py) into dvc.yaml."""
-    from ..stages import synced
+    DVC stage's params and code deps (ops/pipeline/stages.py) into dvc.yaml."""
+    from ..pipeline.stages import synced
     from ..sync import sync as run
 
     cfg = config_at(config)
@@ -108,10 +108,10 @@ def template_update(
     ] = False,
     config: ConfigOption = CONFIG_FILE,
 ) -> None:
-    """Apply the template's changes since .cruft.json's commit (cruft), skipping your files (ops/ownership.py).
+    """Apply the template's changes since .cruft.json's commit (cruft), skipping your files (ops/gitops/ownership.py).
     A conflict changes nothing and exits 1, naming the files."""
-    from ..gitops import has_token
-    from ..template_update import PREFIX, TemplateConflictError, propose_update, update
+    from ..gitops.github import has_token
+    from ..gitops.template_update import PREFIX, TemplateConflictError, propose_update, update
 
     base = config_at(config).project.default_branch if propose else ""
     with step("Updating from the template", spinner=False):  # cruft's output is captured, not shown

@@ -13,7 +13,7 @@ from .common import ConfigOption, app, config_at, step
 @app.command()
 def register(config: ConfigOption = CONFIG_FILE) -> None:
     """Register the current model's run in the MLflow registry and set the challenger alias."""
-    from ..registry import register as run
+    from ..registry.versions import register as run
 
     cfg = config_at(config)
     with step("Registering"):
@@ -27,7 +27,7 @@ def promote(
     config: ConfigOption = CONFIG_FILE,
 ) -> None:
     """Point the champion alias at a registered version."""
-    from ..registry import promote as run
+    from ..registry.versions import promote as run
 
     cfg = config_at(config)
     with step("Promoting"):
@@ -42,7 +42,7 @@ def build(
     config: ConfigOption = CONFIG_FILE,
 ) -> None:
     """Import the registered model into the BentoML store and build the bento (offline) that serves it."""
-    from ..bento import build as run
+    from ..serving.bento import build as run
 
     cfg = config_at(config)
     alias = alias or cfg.registry.challenger_alias

@@ -20,7 +20,7 @@ def report(
     config: ConfigOption = CONFIG_FILE,
 ) -> None:
     """Markdown table of metrics and params: this change vs the champion and the base branch."""
-    from ..report import markdown
+    from ..gitops.report import markdown
 
     cfg = config_at(config)
     with step("Comparing metrics"):
@@ -36,7 +36,7 @@ def report(
 @app.command()
 def gate(base: BaseOption = "", config: ConfigOption = CONFIG_FILE) -> None:
     """Exit 1 unless metrics.json meets training.min_metric and stays within max_regression of the champion."""
-    from ..report import markdown
+    from ..gitops.report import markdown
 
     cfg = config_at(config)
     with step("Checking the gate"):
@@ -55,7 +55,7 @@ def comment(
     marker: Annotated[str, typer.Option(help="Identifies the comment to update")] = "mlops-metrics",
 ) -> None:
     """Create or update this PR's one comment with `marker` (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL)."""
-    from ..gitops import GitHub, has_token
+    from ..gitops.github import GitHub, has_token
 
     if not has_token():
         return _skip(f"the comment on PR #{pr}")
@@ -84,8 +84,8 @@ def propose(
     config: ConfigOption = CONFIG_FILE,
 ) -> None:
     """Commit PATHS to a branch, push it and open (or update) the one PR of that prefix."""
-    from ..gitops import GitHub, has_token
-    from ..propose import propose as run
+    from ..gitops.github import GitHub, has_token
+    from ..gitops.propose import propose as run
 
     cfg = config_at(config)
     if not has_token():

@@ -26,7 +26,7 @@ def served(cfg: Config, bento: str | None, alias: str | None, version: str | Non
         if alias or version:
             fail("--bento serves the model the bento was built with: drop --alias/--version")
         return bento, []
-    from ..bento import MODEL_ARG, import_model
+    from ..serving.bento import MODEL_ARG, import_model
 
     alias = alias or cfg.registry.challenger_alias
     with step(f"Resolving {cfg.project.model_name}@{alias}" if not version else f"Resolving version {version}"):
@@ -57,9 +57,9 @@ def smoke(
     config: ConfigOption = CONFIG_FILE,
 ) -> None:
     """Serve on a free 127.0.0.1 port, send two rows of the test split, print the answer, stop."""
-    from ..data import TEST, read_table
-    from ..smoke import sample_request
-    from ..smoke import smoke as run
+    from ..pipeline.data import TEST, read_table
+    from ..serving.smoke import sample_request
+    from ..serving.smoke import smoke as run
 
     cfg = config_at(config)
     servable, args = served(cfg, bento, alias, version)

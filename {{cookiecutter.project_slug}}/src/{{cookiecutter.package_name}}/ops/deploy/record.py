@@ -10,8 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..config import Config
-from ..gitops import GitHub, has_token, run_url
-from ..lineage import git_commit
+from ..gitops.github import GitHub, has_token, run_url
+from ..registry.lineage import git_commit
 from .controller import Result
 from .target import Release
 

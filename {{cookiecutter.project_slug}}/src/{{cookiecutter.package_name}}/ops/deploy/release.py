@@ -5,9 +5,9 @@ from __future__ import annotations
 import bentoml
 from bentoml.exceptions import NotFound
 
-from ..bento import build
 from ..config import Config
-from ..registry import version_by_alias, version_by_number
+from ..registry.versions import version_by_alias, version_by_number
+from ..serving.bento import build
 from .target import Release, TargetError
 
 

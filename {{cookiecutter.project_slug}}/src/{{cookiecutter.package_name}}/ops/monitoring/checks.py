@@ -53,8 +53,8 @@ def metric_reasons(config: Config, value: float | None, trained: float | None) -
 
 def champion_metric(config: Config, model, labelled: pd.DataFrame) -> float | None:
     """The champion's metric on the labelled rows; None with too few of them, or one class only."""
-    from ..data import features
-    from ..evaluate import compute
+    from ..pipeline.data import features
+    from ..pipeline.evaluate import compute
 
     if len(labelled) < config.monitoring.min_rows:
         return None

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import Config
-from ..data import DataError, read_table
+from ..pipeline.data import DataError, read_table
 from .sink import Sink
 
 

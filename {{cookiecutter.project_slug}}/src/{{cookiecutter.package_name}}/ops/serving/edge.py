@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .config import Config
+from ..config import Config
 
 log = logging.getLogger("bentoml.serve.predict")  # under "bentoml": BentoML's log setup shows it
 

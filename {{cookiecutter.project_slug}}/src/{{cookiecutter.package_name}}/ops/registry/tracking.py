@@ -24,9 +24,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from urllib3.exceptions import ReadTimeoutError
 
-from .config import Config
-from .errors import MlopsError
-from .state import state_path
+from ..config import Config
+from ..errors import MlopsError
+from ..state import state_path
 
 # Pinning requirements ourselves spares MLflow ~7 s of inferring them from an input example.
 _SERVING_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "skops")

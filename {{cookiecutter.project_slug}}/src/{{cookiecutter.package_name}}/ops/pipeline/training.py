@@ -9,10 +9,10 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
-from ..model.train import build_pipeline
-from .config import Config
+from ...model.train import build_pipeline
+from ..config import Config
+from ..errors import MlopsError
 from .data import TRAIN, features, read_table
-from .errors import MlopsError
 
 MODEL = Path("models/model.joblib")
 

@@ -12,7 +12,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1]  # src/<package>
+PACKAGE = Path(__file__).resolve().parents[2]  # src/<package>
 COMMANDS = "ops/cli/pipeline.py"  # where the stage commands live: every stage's code
 
 
@@ -26,11 +26,13 @@ STAGES = {
     # prepare validates what it splits: no stage of its own, one process less per run.
     "prepare": Stage(
         ("data.source", "data.test_share", "data.seed", "data.columns", "data.target", "validation"),
-        ("ops.data", "ops.validate"),
+        ("ops.pipeline.data", "ops.pipeline.validate"),
     ),
-    "train": Stage(("data.columns", "data.target", "training.params"), ("ops.training",)),
+    "train": Stage(("data.columns", "data.target", "training.params"), ("ops.pipeline.training",)),
     # Every metric of the task is computed: training.metric picks one later (report, gate), not here.
-    "evaluate": Stage(("data.columns", "data.target"), ("ops.evaluate", "ops.data", "ops.training")),
+    "evaluate": Stage(
+        ("data.columns", "data.target"), ("ops.pipeline.evaluate", "ops.pipeline.data", "ops.pipeline.training")
+    ),
 }
 
 
@@ -55,10 +57,16 @@ def code(stage: Stage) -> list[str]:
     while todo:
         if (name := todo.pop()) not in seen:
             seen.add(name)
-            todo.extend(_imports(name))
+            todo.extend(_imports(name) + _packages(name))
     package = f"src/{PACKAGE.name}"
     files = {f"{package}/model" if name.split(".")[0] == "model" else f"{package}/{_file(name)}" for name in seen}
     return sorted(files | {f"{package}/{COMMANDS}"})
+
+
+def _packages(module: str) -> list[str]:
+    """The packages holding `module`: importing it runs their __init__.py first."""
+    parts = module.split(".")
+    return [".".join(parts[:end]) for end in range(1, len(parts))]
 
 
 def _file(module: str) -> str:

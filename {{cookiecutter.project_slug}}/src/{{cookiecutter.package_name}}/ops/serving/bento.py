@@ -16,15 +16,15 @@ import yaml
 from bentoml.exceptions import NotFound
 from mlflow.entities.model_registry import ModelVersion
 
-from .config import Config
-from .errors import MlopsError
-from .monitoring.capture import SINK_PACKAGES
-from .registry import registry_version
-from .state import is_uri
-from .tracking import connect, reaching, tracking_uri
+from ..config import Config
+from ..errors import MlopsError
+from ..monitoring.capture import SINK_PACKAGES
+from ..registry.tracking import connect, reaching, tracking_uri
+from ..registry.versions import registry_version
+from ..state import is_uri
 
 BENTOFILE = "bentofile.yaml"
-MODEL_ARG = "model"  # the bento argument ops/service.py reads (it cannot import this module in a bento)
+MODEL_ARG = "model"  # the bento argument ops/serving/service.py reads (it cannot import this module in a bento)
 
 
 def model_tag(config: Config, version: ModelVersion) -> str:

@@ -18,10 +18,10 @@ import bentoml
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from .config import load_config
+from ..config import load_config
+from ..errors import MlopsError
+from ..monitoring.capture import REQUEST_ID_HEADER, capture_writer, request_id, synthetic
 from .edge import Predictor, edge_app, predict_route
-from .errors import MlopsError
-from .monitoring.capture import REQUEST_ID_HEADER, capture_writer, request_id, synthetic
 from .schema import request_model, to_frame
 
 CONFIG = load_config()
@@ -29,7 +29,7 @@ Body = request_model(CONFIG)
 app = edge_app(CONFIG, CONFIG.project.model_name)
 # Latency buckets fine enough for canary gates (BentoML's default ones are coarse).
 _BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0]
-MODEL_ARG = "model"  # as ops/bento.py sets it
+MODEL_ARG = "model"  # as ops/serving/bento.py sets it
 
 
 def served_model() -> str:

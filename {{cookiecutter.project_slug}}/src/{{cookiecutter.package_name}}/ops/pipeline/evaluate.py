@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from .config import LOWER_IS_BETTER, Config
+from ..config import LOWER_IS_BETTER, Config
 
 METRICS_FILE = Path("metrics.json")
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import yaml
 
-from .config import CONFIG_FILE, LOWER_IS_BETTER, Config
-from .evaluate import METRICS_FILE, gate, read
-from .registry import champion_metrics
-from .tracking import shown, sqlite_file, tracking_uri
+from ..config import CONFIG_FILE, LOWER_IS_BETTER, Config
+from ..pipeline.evaluate import METRICS_FILE, gate, read
+from ..registry.tracking import shown, sqlite_file, tracking_uri
+from ..registry.versions import champion_metrics
 
 
 @dataclass

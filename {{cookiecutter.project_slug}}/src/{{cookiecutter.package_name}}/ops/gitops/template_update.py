@@ -3,7 +3,7 @@
 cruft does the update (it renders the template at both commits and applies the difference with a
 three-way merge), in a scratch worktree of HEAD: only a clean result reaches the project, as one
 patch. A conflict, which cruft would leave as `<<<<<<<` markers while moving `.cruft.json` on, leaves
-the project exactly as it was. Your paths (ops/ownership.py) are in `.cruft.json`'s "skip" list.
+the project exactly as it was. Your paths (ops/gitops/ownership.py) are in `.cruft.json`'s "skip" list.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import MlopsError
+from ..errors import MlopsError
 from .ownership import USER_OWNED
 
 CRUFT_FILE = ".cruft.json"
@@ -99,7 +99,7 @@ def _scratch(top: Path) -> Iterator[Path]:
 
 
 def _skip_user_files(project: Path) -> None:
-    """Add the paths of ops/ownership.py that .cruft.json does not skip yet (`cruft create` writes
+    """Add the paths of ops/gitops/ownership.py that .cruft.json does not skip yet (`cruft create` writes
     no skip list), committed in the scratch tree: cruft updates a clean tree only."""
     state = read_link(project)
     skip = state.get("skip") or []
@@ -176,7 +176,7 @@ def update(project: Path = Path(".")) -> Update:
 
 def propose_update(result: Update, base: str) -> dict:
     """Commit the update on a `template-update/` branch and open (or update) its one PR."""
-    from .gitops import GitHub, run_url
+    from .github import GitHub, run_url
     from .propose import propose
 
     files = "\n".join(f"- `{status}` {path}" for status, path in result.changed)

@@ -15,8 +15,8 @@ import os
 import subprocess
 from datetime import UTC, datetime
 
-from .errors import MlopsError
-from .gitops import GitHub
+from ..errors import MlopsError
+from .github import GitHub
 
 BOT = ("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
 

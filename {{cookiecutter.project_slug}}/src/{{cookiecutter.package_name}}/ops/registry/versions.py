@@ -13,13 +13,13 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from .config import Config
-from .data import TEST, features, read_table
-from .errors import MlopsError
-from .evaluate import METRICS_FILE, read
+from ..config import Config
+from ..errors import MlopsError
+from ..pipeline.data import TEST, features, read_table
+from ..pipeline.evaluate import METRICS_FILE, read
+from ..pipeline.training import MODEL, load
 from .lineage import file_md5, stale_outputs, tags
 from .tracking import MODEL_URI_TAG, RegistryError, connect, log_run, registry_call, run_of_model, shown, tracking_uri
-from .training import MODEL, load
 
 __all__ = ["RegistryError", "champion_metrics", "promote", "register", "track", "version_by_alias", "version_by_number"]
 _MISSING = "RESOURCE_DOES_NOT_EXIST"

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import Config
-from .data import DataError, features
+from ..config import Config
+from ..pipeline.data import DataError, features
 
 SHOWN_COLUMNS = 15
 # Methods defined for one column type only; the other type keeps Evidently's automatic choice.

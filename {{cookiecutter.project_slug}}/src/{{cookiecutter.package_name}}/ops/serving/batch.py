@@ -24,8 +24,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from .config import Config
-from .data import DataError, features
+from ..config import Config
+from ..pipeline.data import DataError, features
 
 PREDICTION = "prediction"
 # Memory grows with the rows of one predict call (the pipeline copies its input a few times: ~5 KB a
@@ -182,8 +182,8 @@ def registry_model(config: Config, alias: str | None = None, number: str | None 
     scikit-learn model loaded through MLflow; RegistryError/MlopsError (one line) when there is none."""
     import mlflow
 
-    from .registry import registry_version  # as the served model is resolved (ops/bento.py)
-    from .tracking import connect, reaching, tracking_uri
+    from ..registry.tracking import connect, reaching, tracking_uri
+    from ..registry.versions import registry_version  # as the served model is resolved (ops/serving/bento.py)
 
     version = registry_version(config, alias or config.registry.champion_alias, number)
     connect(config)

@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from .config import Config
-from .data import request_rows
-from .errors import MlopsError
-from .monitoring.capture import SAMPLE_ENV
-from .tools import executable, free_port, wait_ready
+from ..config import Config
+from ..errors import MlopsError
+from ..monitoring.capture import SAMPLE_ENV
+from ..pipeline.data import request_rows
+from ..tools import executable, free_port, wait_ready
 
 
 def sample_request(config: Config, frame: pd.DataFrame, rows: int = 2) -> list[dict]:

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from .errors import MlopsError
+from ..errors import MlopsError
 
 DEFAULT_API_URL = "https://api.github.com"
 ACTIONS_LOGIN = "github-actions[bot]"  # the author of what a workflow's GITHUB_TOKEN writes

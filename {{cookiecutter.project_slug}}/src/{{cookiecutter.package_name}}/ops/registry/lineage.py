@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import Config
+from ..config import Config
 
 DVC_LOCK = Path("dvc.lock")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import Column, Config
-from .errors import MlopsError
+from ..config import Column, Config
+from ..errors import MlopsError
 
 PREPARED = Path("data/prepared")
 TRAIN, TEST = PREPARED / "train.parquet", PREPARED / "test.parquet"

@@ -10,7 +10,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from .config import Column, Config
+from ..config import Column, Config
 
 SHOWN_ROWS = 5
 

@@ -1,7 +1,7 @@
 """The request schema of the service, derived from the columns declared in mlops.yaml.
 
 Strict on purpose: a client that sends `"1"`, `true` or `1e309` for a number gets a 400 naming the
-field, not a silent guess. The rules are those of `mlops validate` (ops/validate.py): min/max
+field, not a silent guess. The rules are those of `mlops validate` (ops/pipeline/validate.py): min/max
 inclusive, `values` by equality; every field nullable (null is a missing value, the model imputes it).
 """
 
@@ -13,8 +13,8 @@ import pandas as pd
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, create_model
 from pydantic_core import PydanticCustomError
 
-from .config import Column, Config
-from .data import features
+from ..config import Column, Config
+from ..pipeline.data import features
 
 # kind() -> the strict type of one value (JSON integers are numbers; bools and strings are not).
 _BASES: dict[str, Any] = {

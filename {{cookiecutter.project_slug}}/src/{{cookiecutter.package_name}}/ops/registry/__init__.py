@@ -1,0 +1,2 @@
+"""MLflow: tracking a pipeline's result as a run, and the registry's versions and aliases (challenger,
+champion), with the lineage tagged on both."""
