@@ -278,11 +278,17 @@ class GitHubStandIn:
 
     # ----- seeding state (as if it happened on GitHub before the test) -------------------------
 
-    def seed_pull(self, head: str, base: str, title: str = "Seeded", body: str = "", number: int | None = None) -> dict:
-        """An open PR from `head` (a branch of the remote) into `base`, without a request."""
+    def seed_pull(
+        self, head: str, base: str, title: str = "Seeded", body: str = "", number: int | None = None, author: str = ""
+    ) -> dict:
+        """An open PR from `head` (a branch of the remote) into `base`, without a request; opened by
+        `author` (a user) or else the token's identity."""
         assert self._branch_sha(head) and self._branch_sha(base), f"seed_pull: push {head} and {base} first"
         with self._lock:
-            return self._new_pull(head, base, title, body, number)
+            pull = self._new_pull(head, base, title, body, number)
+            if author:
+                pull["user"] = self._user(author)
+            return pull
 
     def seed_comment(self, number: int, body: str, author: str | None = None) -> dict:
         """A comment on issue/PR `number`, without a request; by `author` (a user) or else the token's."""

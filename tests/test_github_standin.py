@@ -151,6 +151,13 @@ def test_the_client_opens_one_pr_then_updates_it(gh, standin):
     assert listed.query == {"state": "open", "base": "main", "per_page": "100"}
 
 
+def test_the_client_never_takes_over_a_retrain_pr_someone_else_opened(gh, gitops, standin):
+    theirs = standin.seed_pull("feature", "main", author="alice")  # a person's PR from a retrain/-like branch
+    with pytest.raises(gitops.GitHubError, match=f"PR #{theirs['number']} from feature was opened by 'alice'"):
+        gh.open_or_update_pr("feature-2", "main", "t", "b", head_prefix="feat")
+    assert list(standin.pulls) == [theirs["number"]] and standin.pulls[theirs["number"]]["title"] == "Seeded"
+
+
 def test_the_client_skips_closed_prs(gh, standin, api):
     old = standin.seed_pull("retrain/old", "main")
     assert api.patch(f"/pulls/{old['number']}", json={"state": "closed"}).status_code == 200

@@ -44,8 +44,9 @@ def requests(httpserver) -> list[tuple[str, str, dict, object]]:
     ]
 
 
-def pr(number: int, ref: str, repo: str = REPO) -> dict:
-    return {"number": number, "head": {"ref": ref, "repo": {"full_name": repo}}, "base": {"ref": "main"}}
+def pr(number: int, ref: str, repo: str = REPO, login: str = ACTIONS_LOGIN) -> dict:
+    head = {"ref": ref, "repo": {"full_name": repo}}
+    return {"number": number, "user": {"login": login}, "head": head, "base": {"ref": "main"}}
 
 
 def github_env(monkeypatch, httpserver, **more: str) -> None:
@@ -244,6 +245,39 @@ def test_422_reports_githubs_errors(httpserver, gh, errors, detail):
     assert caught.value.status == 422
     assert "POST /repos/acme/proj/pulls answered 422: Validation Failed (validation failed: " in text
     assert detail in text and TOKEN not in text
+
+
+def test_a_retrain_pr_opened_by_someone_else_is_never_taken_over(httpserver, gh):
+    """Their branch is theirs: no PATCH, no second PR beside it, and one line saying what to do."""
+    httpserver.expect_request("/repos/acme/proj/pulls", method="GET").respond_with_json(
+        [pr(5, "retrain/2026-12-01", login="alice")]
+    )
+    with pytest.raises(GitHubError) as caught:
+        gh.open_or_update_pr("retrain/2026-12-02", "main", "t", "b", head_prefix="retrain/")
+    text = str(caught.value)
+    assert "PR #5 from retrain/2026-12-01 was opened by 'alice', not by 'github-actions[bot]'" in text
+    assert "MLOPS_GITHUB_LOGIN=alice" in text and "\n" not in text
+    assert [method for method, *_ in requests(httpserver)] == ["GET"]
+
+
+def test_our_retrain_pr_is_updated_beside_someone_elses(httpserver, gh):
+    httpserver.expect_request("/repos/acme/proj/pulls", method="GET").respond_with_json(
+        [pr(6, "retrain/theirs", login="alice"), pr(5, "retrain/ours")]
+    )
+    assert gh.find_open_pr("retrain/", "main")["number"] == 5
+
+
+def test_a_pr_github_opens_under_another_login_fails_loudly(httpserver, gh):
+    """An App's token without MLOPS_GITHUB_LOGIN: the next run would not find the PR as ours."""
+    httpserver.expect_request("/repos/acme/proj/pulls", method="GET").respond_with_json([])
+    httpserver.expect_request("/repos/acme/proj/pulls", method="POST").respond_with_json(
+        pr(9, "retrain/x", login="retrain-bot[bot]") | {"html_url": "https://github.com/acme/proj/pull/9"}, status=201
+    )
+    with pytest.raises(GitHubError) as caught:
+        gh.open_or_update_pr("retrain/x", "main", "t", "b", head_prefix="retrain/")
+    text = str(caught.value)
+    assert "wrote PR https://github.com/acme/proj/pull/9 as 'retrain-bot[bot]'" in text
+    assert "MLOPS_GITHUB_LOGIN=retrain-bot[bot]" in text
 
 
 @pytest.mark.parametrize("status", [301, 302, 307])

@@ -10,12 +10,13 @@ redirects are never followed, so the token goes to the API host only and a POST 
 elsewhere. Only connection failures are retried (httpx's transport): a POST that reached GitHub and
 got a 5xx may have been applied, and a retry could open a second PR or comment.
 
-Whose comment is "ours": the sticky comment is matched by its marker AND its author, the login GitHub
-shows for this token (`login`). A workflow's GITHUB_TOKEN writes as `github-actions[bot]` (the
-default); a GitHub App's installation token as `<app-slug>[bot]` and a personal token as its user:
-set MLOPS_GITHUB_LOGIN then (actions/create-github-app-token outputs `app-slug`). It cannot be asked: installation
-tokens may not call GET /user, and GET /app needs the App's JWT. A comment created under another
-login fails loudly instead of being duplicated on every run.
+What is "ours": the sticky comment is matched by its marker AND its author, the PR by its branch
+prefix AND its author: the login GitHub shows for this token (`login`). A workflow's GITHUB_TOKEN
+writes as `github-actions[bot]` (the default); a GitHub App's installation token as `<app-slug>[bot]`
+and a personal token as its user: set MLOPS_GITHUB_LOGIN then (actions/create-github-app-token
+outputs `app-slug`). It cannot be asked: installation tokens may not call GET /user, and GET /app
+needs the App's JWT. A comment or PR created under another login fails loudly instead of being
+duplicated on every run, and someone else's PR is never updated.
 """
 
 from __future__ import annotations
@@ -205,17 +206,25 @@ class GitHub:
             comment = self._json("PATCH", f"{repo}/issues/comments/{existing['id']}", {"body": text})
             return {**comment, "action": "updated"}
         comment = self._json("POST", f"{repo}/issues/{pr_number}/comments", {"body": text})
-        if not self._mine(comment):  # the next run would not find it, and add another
-            author = (comment.get("user") or {}).get("login")
-            raise GitHubError(
-                f"GitHub wrote comment {comment.get('html_url')} as {author!r}, but its sticky comments are "
-                f"looked up as {self.login!r}: set MLOPS_GITHUB_LOGIN={author} for this token"
-            )
+        self._check_mine(comment, "comment")
         return {**comment, "action": "created"}
 
+    def _check_mine(self, item: dict, what: str) -> None:
+        """What this token just wrote must be found as ours on the next run, or that run adds another."""
+        if not self._mine(item):
+            author = (item.get("user") or {}).get("login")
+            raise GitHubError(
+                f"GitHub wrote {what} {item.get('html_url')} as {author!r}, but this client looks its own up "
+                f"as {self.login!r}: set MLOPS_GITHUB_LOGIN={author} for this token"
+            )
+
     def find_open_pr(self, head_prefix: str, base: str) -> dict | None:
-        """The open PR into `base` from a branch of this repository starting with `head_prefix`
-        (the newest if several), or None. CT pushes to its `["head"]["ref"]` when there is one."""
+        """Our open PR into `base` from a branch of this repository starting with `head_prefix` (the
+        newest if several), or None. CT pushes to its `["head"]["ref"]` when there is one.
+
+        Ours: opened by this token's identity (`login`). Such a PR opened by someone else is never
+        updated, and fails loudly: a new PR beside it would break "one PR", and pushing a branch of the
+        same name would overwrite their work."""
         pulls = self._pages(f"/repos/{self.repository}/pulls", {"state": "open", "base": base})
         matches = [
             pr
@@ -224,7 +233,15 @@ class GitHub:
             # A fork's PR can use the same branch name; it is not ours to update.
             and ((pr["head"].get("repo") or {}).get("full_name") or "").lower() == self.repository.lower()
         ]
-        return max(matches, key=lambda pr: pr["number"], default=None)
+        mine = [pr for pr in matches if self._mine(pr)]
+        if mine or not matches:
+            return max(mine, key=lambda pr: pr["number"], default=None)
+        other = max(matches, key=lambda pr: pr["number"])
+        author = (other.get("user") or {}).get("login")
+        raise GitHubError(
+            f"PR #{other['number']} from {other['head']['ref']} was opened by {author!r}, not by {self.login!r} "
+            f"(this token): close it or rename its branch, or set MLOPS_GITHUB_LOGIN={author} if it is this token's"
+        )
 
     def open_or_update_pr(self, head: str, base: str, title: str, body: str, head_prefix: str) -> dict:
         """Keep exactly one open PR from `head_prefix*` branches: edit it, or open one from `head`.
@@ -239,6 +256,7 @@ class GitHub:
             pr = self._json("PATCH", f"{repo}/pulls/{existing['number']}", {"title": title, "body": body})
             return {**pr, "action": "updated", "branch": existing["head"]["ref"]}
         pr = self._json("POST", f"{repo}/pulls", {"head": head, "base": base, "title": title, "body": body})
+        self._check_mine(pr, "PR")
         return {**pr, "action": "created", "branch": head}
 
     def create_deployment(self, ref: str, environment: str, description: str, payload: dict) -> dict:
