@@ -19,14 +19,13 @@ LITERALS = {
     "project": {"default_branch": {{ cookiecutter.default_branch | tojson }}},
 }
 SYNC_FILE = Path("src/{{ cookiecutter.package_name }}/ops/sync.py")
-OWNERSHIP_FILE = Path("src/{{ cookiecutter.package_name }}/ops/gitops/ownership.py")  # the skip list
+OWNERSHIP_FILE = Path("src/{{ cookiecutter.package_name }}/ops/gitops/ownership.py")  # skip list, file format
 
 CONTEXT = json.loads(r'''{{ cookiecutter | tojson }}''')  # tojson escapes ' (\u0027): the quotes hold
 # The folder holding cookiecutter.json, absolute (local_extensions.py): `_repo_dir` may be relative
 # to a working directory this hook does not know. Undefined when cruft renders this commit with an
 # older commit's local_extensions (it imports the module once per update); cruft links itself then.
 TEMPLATE_DIR = Path({{ template_dir | default("") | tojson }} or ".")
-CRUFT_FILE = Path(".cruft.json")
 
 
 class NoLinkError(Exception):
@@ -61,7 +60,7 @@ def git(*args: str) -> str:
     return out.stdout.strip()
 
 
-def cruft_state() -> dict:
+def cruft_state(skip: list[str]) -> dict:
     """What `cruft create` would write: the template's git source, its HEAD commit, the answers."""
     try:
         top = Path(git("rev-parse", "--show-toplevel"))
@@ -87,7 +86,7 @@ def cruft_state() -> dict:
         "checkout": CONTEXT.get("_checkout"),
         "context": {"cookiecutter": {**answers, "_template": template, "_commit": commit}},
         "directory": None if directory == "." else directory,
-        "skip": list(load(OWNERSHIP_FILE, "project_ownership").USER_OWNED),
+        "skip": skip,
     }
 
 
@@ -95,12 +94,13 @@ def link_template() -> None:
     """Write .cruft.json; under cruft (its context carries `_commit`) cruft writes it itself."""
     if "_commit" in CONTEXT:
         return
+    ownership = load(OWNERSHIP_FILE, "project_ownership")
     try:
-        state = cruft_state()
+        state = cruft_state(list(ownership.USER_OWNED))
     except NoLinkError as exc:
         print(f"notice: no .cruft.json, so no template updates: {exc}")
         return
-    CRUFT_FILE.write_text(json.dumps(state, ensure_ascii=False, indent=2, separators=(",", ": ")) + "\n")
+    Path(ownership.CRUFT_FILE).write_text(ownership.cruft_json(state))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 from werkzeug import Response
 
 from {{ cookiecutter.package_name }}.ops.cli import app
+from {{ cookiecutter.package_name }}.ops.errors import MlopsError
+from {{ cookiecutter.package_name }}.ops.gitops import git as git_module
 from {{ cookiecutter.package_name }}.ops.gitops import propose as propose_module
 from {{ cookiecutter.package_name }}.ops.gitops.github import ACTIONS_LOGIN, DEFAULT_API_URL, GitHub, GitHubError
 
@@ -454,9 +456,9 @@ def test_propose_pushes_with_a_header_and_never_puts_the_token_in_argv(httpserve
         argv.append([str(part) for part in cmd])
         return real_run(cmd, *args, **kwargs)
 
-    monkeypatch.setattr(propose_module.subprocess, "run", spy)
+    monkeypatch.setattr(git_module.subprocess, "run", spy)  # every git call of ops/gitops runs there
     result = propose_module.propose(gh, ["metrics.json"], "main", "retrain/", "Retrain", "metrics")
-    monkeypatch.setattr(propose_module.subprocess, "run", real_run)
+    monkeypatch.setattr(git_module.subprocess, "run", real_run)
 
     branch = result["branch"]
     assert git("rev-parse", f"refs/heads/{branch}", cwd=bare) == git("rev-parse", "HEAD", cwd=work)  # it landed
@@ -467,6 +469,14 @@ def test_propose_pushes_with_a_header_and_never_puts_the_token_in_argv(httpserve
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     refused = real_run(["git", "ls-remote", f"{server}/acme/proj.git"], env=env, capture_output=True, text=True)
     assert refused.returncode != 0 and 401 in [answer.status_code for _, answer in httpserver.log]
+
+
+def test_a_failing_git_call_is_one_line_naming_it_with_secrets_masked(tmp_path):
+    git("init", "-q", str(tmp_path), cwd=tmp_path)
+    with pytest.raises(MlopsError) as caught:
+        git_module.git("checkout", TOKEN, cwd=tmp_path, secrets=(TOKEN,))
+    text = str(caught.value)
+    assert text == f"git checkout failed in {tmp_path}: error: pathspec '***' did not match any file(s) known to git"
 
 
 def test_the_push_header_is_added_after_the_callers_git_config_entries(monkeypatch):

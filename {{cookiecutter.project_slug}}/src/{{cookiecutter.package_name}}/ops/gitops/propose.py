@@ -12,23 +12,13 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
 from datetime import UTC, datetime
 
 from ..errors import MlopsError
+from .git import git_text
 from .github import GitHub
 
 BOT = ("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
-
-
-def _git(*args: str, env: dict[str, str] | None = None, secrets: tuple[str, ...] = ()) -> str:
-    out = subprocess.run(["git", *args], capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        message = out.stderr.strip()
-        for secret in secrets:
-            message = message.replace(secret, "***")
-        raise MlopsError(f"git {args[0]} failed: {message}")
-    return out.stdout.strip()
 
 
 def _server() -> str:
@@ -59,11 +49,11 @@ def propose(github: GitHub, paths: list[str], base: str, prefix: str, title: str
     """Commit `paths` on the open PR's branch (or prefix + today), push, open or update the PR."""
     existing = github.find_open_pr(prefix, base)
     branch = existing["head"]["ref"] if existing else f"{prefix}{datetime.now(UTC):%Y-%m-%d}"
-    _git("checkout", "-B", branch)
-    _git("add", "--", *paths)
-    if not _git("diff", "--cached", "--name-only"):
+    git_text("checkout", "-B", branch)
+    git_text("add", "--", *paths)
+    if not git_text("diff", "--cached", "--name-only"):
         raise MlopsError(f"nothing to propose: {', '.join(paths)} are unchanged")
-    _git("-c", f"user.name={BOT[0]}", "-c", f"user.email={BOT[1]}", "commit", "-m", title)
+    git_text("-c", f"user.name={BOT[0]}", "-c", f"user.email={BOT[1]}", "commit", "-m", title)
     url, secrets = f"{_server()}/{github.repository}.git", (github.token, _basic(github.token))
-    _git("push", "--force", url, f"HEAD:refs/heads/{branch}", env=push_env(github.token), secrets=secrets)
+    git_text("push", "--force", url, f"HEAD:refs/heads/{branch}", env=push_env(github.token), secrets=secrets)
     return github.open_or_update_pr(head=branch, base=base, title=title, body=body, head_prefix=prefix)

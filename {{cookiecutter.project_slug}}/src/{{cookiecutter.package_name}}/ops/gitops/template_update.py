@@ -12,16 +12,15 @@ import contextlib
 import io
 import json
 import re
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import MlopsError
-from .ownership import USER_OWNED
+from .git import git, git_text
+from .ownership import CRUFT_FILE, USER_OWNED, cruft_json
 
-CRUFT_FILE = ".cruft.json"
 PREFIX = "template-update/"  # the branches of the one template-update PR
 _MARKER = re.compile(r"^(<{7}|>{7})( |$)", re.MULTILINE)
 _BOT = ("-c", "user.name=mlops", "-c", "user.email=mlops@localhost")
@@ -40,26 +39,8 @@ class Update:
     skip: list[str]  # what .cruft.json keeps out of updates
 
 
-def _run(cwd: Path, *args: str, stdin: bytes | None = None) -> bytes:
-    """Bytes in and out: a patch may hold any encoding."""
-    out = subprocess.run(["git", *args], cwd=cwd, input=stdin, capture_output=True)
-    if out.returncode != 0:
-        detail = (out.stderr.decode(errors="replace").strip().splitlines() or ["(no message)"])[-1]
-        raise MlopsError(f"git {args[0]} failed in {cwd}: {detail}")
-    return out.stdout
-
-
-def _git(cwd: Path, *args: str) -> str:
-    return _run(cwd, *args).decode(errors="surrogateescape")
-
-
 def _paths(output: str) -> list[str]:
     return [path for path in output.split("\0") if path]
-
-
-def _dumps(state: dict) -> str:
-    """cruft's own format, so its diffs of the file stay small."""
-    return json.dumps(state, ensure_ascii=False, indent=2, separators=(",", ": ")) + "\n"
 
 
 def read_link(project: Path) -> dict:
@@ -80,7 +61,7 @@ def read_link(project: Path) -> dict:
 
 
 def _check_clean(project: Path) -> None:
-    dirty = _paths(_git(project, "status", "--porcelain", "-z", "--untracked-files=no"))
+    dirty = _paths(git_text("status", "--porcelain", "-z", "--untracked-files=no", cwd=project))
     if dirty:
         files = ", ".join(entry[3:] for entry in dirty if entry[:2].strip())
         raise MlopsError(f"uncommitted changes ({files}): commit or stash them before a template update")
@@ -91,11 +72,11 @@ def _scratch(top: Path) -> Iterator[Path]:
     """A detached worktree of HEAD in a temporary folder, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="template-update-") as tmp:
         tree = Path(tmp) / "tree"
-        _git(top, "worktree", "add", "--quiet", "--detach", str(tree), "HEAD")
+        git_text("worktree", "add", "--quiet", "--detach", str(tree), "HEAD", cwd=top)
         try:
             yield tree
         finally:
-            _git(top, "worktree", "remove", "--force", str(tree))
+            git_text("worktree", "remove", "--force", str(tree), cwd=top)
 
 
 def _skip_user_files(project: Path) -> None:
@@ -106,8 +87,10 @@ def _skip_user_files(project: Path) -> None:
     missing = [path for path in USER_OWNED if path not in skip]
     if missing:
         state["skip"] = [*skip, *missing]
-        (project / CRUFT_FILE).write_text(_dumps(state))
-        _git(project, *_BOT, "commit", "--quiet", "--no-verify", "-m", "skip the user's files", "--", CRUFT_FILE)
+        (project / CRUFT_FILE).write_text(cruft_json(state))
+        git_text(
+            *_BOT, "commit", "--quiet", "--no-verify", "-m", "skip the user's files", "--", CRUFT_FILE, cwd=project
+        )
 
 
 def _run_cruft(project: Path, checkout: str | None) -> None:
@@ -126,7 +109,7 @@ def _run_cruft(project: Path, checkout: str | None) -> None:
 
 def _conflicts(project: Path, changed: list[str]) -> list[str]:
     """Unmerged paths, `.rej` files and conflict markers: what cruft leaves where the merge failed."""
-    found = set(_paths(_git(project, "diff", "--name-only", "-z", "--relative", "--diff-filter=U")))
+    found = set(_paths(git_text("diff", "--name-only", "-z", "--relative", "--diff-filter=U", cwd=project)))
     for path in changed:
         file = project / path
         if path.endswith(".rej"):
@@ -140,15 +123,15 @@ def update(project: Path = Path(".")) -> Update:
     """Update the project from its template; raises TemplateConflictError (nothing changed) on a conflict."""
     project = project.resolve()
     state = read_link(project)
-    top = Path(_git(project, "rev-parse", "--show-toplevel").strip())
-    prefix = _git(project, "rev-parse", "--show-prefix").strip()  # the project may be a subfolder
+    top = Path(git_text("rev-parse", "--show-toplevel", cwd=project).strip())
+    prefix = git_text("rev-parse", "--show-prefix", cwd=project).strip()  # the project may be a subfolder
     _check_clean(project)
-    head = _git(project, "rev-parse", "HEAD").strip()
+    head = git_text("rev-parse", "HEAD", cwd=project).strip()
     with _scratch(top) as tree:
         here = tree / prefix
         _skip_user_files(here)
         _run_cruft(here, state.get("checkout"))
-        status = _paths(_git(here, "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames", "."))
+        status = _paths(git_text("status", "--porcelain", "-z", "--untracked-files=all", "--no-renames", ".", cwd=here))
         conflicts = _conflicts(here, [entry[3:] for entry in status])
         if conflicts:
             raise TemplateConflictError(
@@ -156,17 +139,19 @@ def update(project: Path = Path(".")) -> Update:
                 f"(merge by hand with `cruft update` and fix the `<<<<<<<` markers, or add the files to "
                 f'{CRUFT_FILE} "skip")'
             )
-        _git(tree, "add", "--all")
+        git_text("add", "--all", cwd=tree)
         linked = read_link(here)
-        names = _paths(_git(here, "diff", "--cached", "--name-status", "-z", "--no-renames", "--relative", head))
+        names = _paths(
+            git_text("diff", "--cached", "--name-status", "-z", "--no-renames", "--relative", head, cwd=here)
+        )
         changed = list(zip(names[::2], names[1::2], strict=True))
         result = Update(state["template"], state["commit"], linked["commit"], changed, linked.get("skip") or [])
         if all(path == CRUFT_FILE for _, path in changed):  # the template moved on, this project's files did not
             result.changed = []
             return result
-        patch = _run(tree, "diff", "--cached", "--binary", "--no-renames", head)
+        patch = git("diff", "--cached", "--binary", "--no-renames", head, cwd=tree)
     try:
-        _run(top, "apply", "--index", "--binary", stdin=patch)  # all or nothing
+        git("apply", "--index", "--binary", stdin=patch, cwd=top)  # all or nothing
     except MlopsError as exc:
         raise MlopsError(
             f"the template update does not apply here (untracked files in the way?), nothing was changed: {exc}"
