@@ -3,9 +3,13 @@
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 DEMO_DIR ?= .scratch
-# The project_slug of cookiecutter.json's default project_name.
-SLUG := cancer-classifier
-DEMO_PROJECT := $(abspath $(DEMO_DIR))/$(SLUG)
+# The project_slug cookiecutter.json's defaults give, asked of cookiecutter itself (the bake venv's),
+# once, when a recipe first needs it.
+SLUG_OF_DEFAULTS := from cookiecutter.generate import generate_context as g; \
+  from cookiecutter.prompt import prompt_for_config as p; \
+  print(p(g("cookiecutter.json"), no_input=True)["project_slug"])
+SLUG = $(eval SLUG := $(shell .venv/bin/python -c '$(SLUG_OF_DEFAULTS)'))$(SLUG)
+DEMO_PROJECT = $(abspath $(DEMO_DIR))/$(SLUG)
 
 .PHONY: help demo test lint lock bench clean
 help:  ## list targets
