@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,57 @@ def test_a_conflict_fails_naming_the_file_and_changes_nothing(template, tmp_path
     assert not (project / "dvc.yaml").read_text().endswith("# template v2\n")
     worktrees = run(["git", "worktree", "list", "--porcelain"], project).stdout
     assert worktrees.count("worktree ") == 1, worktrees
+
+
+# A dependency at each end of pyproject.toml's list, so the two edits merge; both are already in the
+# lock (as dependencies of dependencies), so `uv lock` resolves them offline from it.
+TEMPLATE_DEP, USER_DEP = '  "six>=1.16",\n', '  "tabulate>=0.9",\n'
+DEPS = "dependencies = [\n"
+
+
+def add_dependency(project: Path, line: str, first: bool) -> None:
+    """Add `line` to pyproject.toml's dependencies (first or last) and re-lock, offline."""
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    at = text.index(DEPS) + len(DEPS) if first else text.index("\n]\n", text.index(DEPS)) + 1
+    pyproject.write_text(text[:at] + line + text[at:])
+    run([VENV_BIN / "uv", "lock", "--offline", "--quiet"], project)
+
+
+def root_dependencies(project: Path) -> set[str]:
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    (root,) = [package for package in lock["package"] if package["name"] == project.name]
+    return {dependency["name"] for dependency in root["dependencies"]}
+
+
+def test_dependencies_added_on_both_sides_are_locked_together_not_merged(template, tmp_path):
+    """uv.lock is derived: a change to it or to pyproject.toml on both sides is re-locked by uv from
+    the merged pyproject.toml, where git alone would conflict (or merge two locks into a wrong one)."""
+    project = baked_project(template, tmp_path / "out")
+    maintainer = bake(tmp_path / "maintainer", template=template)  # `make lock`, as the maintainer runs it
+    add_dependency(maintainer, TEMPLATE_DEP, first=True)
+    lock = (
+        (maintainer / "uv.lock")
+        .read_text()
+        .replace(f'name = "{maintainer.name}"', 'name = "{{ cookiecutter.project_slug }}"')
+    )
+    (template / PROJECT_DIR / "uv.lock").write_text(lock)
+    pyproject = template / PROJECT_DIR / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(DEPS, DEPS + TEMPLATE_DEP, 1))
+    new = release(template, {})
+    add_dependency(project, USER_DEP, first=False)
+    git_commit(project, "My dependency")
+
+    out = mlops(project, "template", "update", UV_OFFLINE="1").stdout
+    assert out.splitlines()[0].startswith("updated from the template"), out
+    assert (
+        TEMPLATE_DEP in (project / "pyproject.toml").read_text()
+        and USER_DEP in (project / "pyproject.toml").read_text()
+    )
+    assert {"six", "tabulate"} <= root_dependencies(project)
+    run([VENV_BIN / "uv", "lock", "--check", "--offline"], project)  # the lock fits the merged pyproject.toml
+    assert link(project)["commit"] == new
+    assert "<<<<<<<" not in (project / "uv.lock").read_text()
 
 
 def test_a_cruft_create_bake_gets_the_skip_list_on_its_first_update(template, tmp_path):

@@ -12,6 +12,8 @@ import contextlib
 import io
 import json
 import re
+import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from .git import git, git_text
 from .ownership import CRUFT_FILE, USER_OWNED, cruft_json
 
 PREFIX = "template-update/"  # the branches of the one template-update PR
+LOCK, PYPROJECT = "uv.lock", "pyproject.toml"
 _MARKER = re.compile(r"^(<{7}|>{7})( |$)", re.MULTILINE)
 _BOT = ("-c", "user.name=mlops", "-c", "user.email=mlops@localhost")
 
@@ -119,6 +122,24 @@ def _conflicts(project: Path, changed: list[str]) -> list[str]:
     return sorted(found)
 
 
+def _relock(project: Path, touched: list[str], conflicts: list[str]) -> list[str]:
+    """uv.lock is derived from pyproject.toml, never merged by hand: when the update touches either and
+    nothing else conflicts, uv re-resolves it for the merged pyproject.toml, starting from this
+    project's lock where git could not merge the two (only what changed moves). The conflicts left."""
+    if not {LOCK, PYPROJECT} & set(touched) or set(conflicts) - {LOCK}:
+        return conflicts
+    if LOCK in conflicts:
+        git_text("checkout", "HEAD", "--", LOCK, cwd=project)
+        (project / f"{LOCK}.rej").unlink(missing_ok=True)
+    if (uv := shutil.which("uv")) is None:
+        raise MlopsError(f"the template update changes {PYPROJECT} or {LOCK}: uv is needed to re-lock, and not on PATH")
+    out = subprocess.run([uv, "lock", "--quiet"], cwd=project, capture_output=True, text=True)
+    if out.returncode != 0:
+        detail = (out.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise MlopsError(f"uv lock of the updated {PYPROJECT} failed, nothing was changed: {detail}")
+    return []
+
+
 def update(project: Path = Path(".")) -> Update:
     """Update the project from its template; raises TemplateConflictError (nothing changed) on a conflict."""
     project = project.resolve()
@@ -132,7 +153,8 @@ def update(project: Path = Path(".")) -> Update:
         _skip_user_files(here)
         _run_cruft(here, state.get("checkout"))
         status = _paths(git_text("status", "--porcelain", "-z", "--untracked-files=all", "--no-renames", ".", cwd=here))
-        conflicts = _conflicts(here, [entry[3:] for entry in status])
+        touched = [entry[3:] for entry in status]
+        conflicts = _relock(here, touched, _conflicts(here, touched))
         if conflicts:
             raise TemplateConflictError(
                 f"the template update conflicts with your changes in {', '.join(conflicts)}: nothing was changed "
