@@ -95,6 +95,7 @@ def ready_project(work: Path) -> Path:
     project = make_ready_project(work)
     env = project_env(PATH=f"{project / '.venv/bin'}{os.pathsep}{os.environ['PATH']}")
     run(["dvc", "repro"], project, env=env, timeout=900)
+    run(["mlops", "track"], project, env=env)  # the stages log nothing: register needs the run
     run(["mlops", "register"], project, env=env)
     return project
 
