@@ -96,7 +96,9 @@ def main() -> None:
         )
     )
     server = HTTPServer(host="127.0.0.1", port=0)
-    GitHubStandIn(REPO, work, token=TOKEN).install(server)  # the strict stand-in checks the token
+    standin = GitHubStandIn(REPO, work, token=TOKEN)  # the strict stand-in checks the token
+    standin.seed_issue(1)  # the PR's thread (a PR is an issue): the comment job posts there
+    standin.install(server)
     server.start()
     act_env = env
     try:
