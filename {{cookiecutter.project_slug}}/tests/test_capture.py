@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from {{ cookiecutter.package_name }}.ops.config import CAPTURE_COLUMNS, Config
-from {{ cookiecutter.package_name }}.ops.monitoring.capture import CaptureWriter, capture_writer, request_id
+from {{ cookiecutter.package_name }}.ops.monitoring.capture import CaptureWriter, capture_writer
+from {{ cookiecutter.package_name }}.ops.monitoring.headers import request_id
 from {{ cookiecutter.package_name }}.ops.serving.schema import row_model
 
 NAME = re.compile(r"^\d{8}T\d{12}Z-\d+-[0-9a-f]{8}\.parquet$")
@@ -194,7 +195,7 @@ def test_the_request_id_is_the_clients_else_a_new_one():
 
 
 def test_the_controllers_own_requests_are_told_apart_also_through_sagemaker():
-    from {{ cookiecutter.package_name }}.ops.monitoring.capture import SAGEMAKER_ATTRIBUTES, SYNTHETIC_HEADER, synthetic
+    from {{ cookiecutter.package_name }}.ops.monitoring.headers import SAGEMAKER_ATTRIBUTES, SYNTHETIC_HEADER, synthetic
 
     assert synthetic({SYNTHETIC_HEADER: "replay"})
     assert synthetic({SAGEMAKER_ATTRIBUTES: f"{SYNTHETIC_HEADER}=replay"})  # all SageMaker passes on

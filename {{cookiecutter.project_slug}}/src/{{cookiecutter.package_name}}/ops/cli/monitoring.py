@@ -126,7 +126,8 @@ def append_window(since: Since = None, until: Until = None, config: ConfigOption
     with step(f"Adding {len(window.labelled)} labelled rows to {cfg.data.source}"):
         rows = append_rows(cfg, window.labelled, window.source)
         if Path(cfg.data.source + ".dvc").exists():  # DVC-tracked data: refresh its pointer file
-            subprocess.run(["dvc", "add", cfg.data.source], check=True)
+            if subprocess.run(["dvc", "add", cfg.data.source]).returncode:  # DVC printed why
+                fail(f"dvc add {cfg.data.source} failed: the rows are added, its .dvc file is not updated")
     print(f"added {rows} labelled rows of the {window.describe()} to {cfg.data.source}")
 
 

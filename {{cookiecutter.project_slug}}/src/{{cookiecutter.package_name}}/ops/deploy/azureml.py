@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 
 from ..config import AzureTarget as AzureSettings
 from ..config import Config
+from ..monitoring.headers import SYNTHETIC_HEADER
 from .target import Observation, Release, State, TargetError, Window
 
 log = logging.getLogger(__name__)
@@ -432,8 +433,6 @@ class AzureMLTarget:
             raise TargetError(f"azure: side must be 'stable' or 'candidate', got {side!r}")
         from azure.core.exceptions import AzureError
         from azure.core.rest import HttpRequest
-
-        from ..monitoring.capture import SYNTHETIC_HEADER  # here: it imports pandas (2.5 s)
 
         if side not in (self._routes or {}):
             self._read()  # routes change only with the platform: read it again only when one is missing

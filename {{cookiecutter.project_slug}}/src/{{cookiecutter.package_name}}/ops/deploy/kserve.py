@@ -65,7 +65,7 @@ import yaml
 
 from ..config import Config
 from ..config import KubernetesTarget as KubernetesSettings
-from ..monitoring.capture import SYNTHETIC_HEADER
+from ..monitoring.headers import SYNTHETIC_HEADER
 from .policy import histogram_quantile
 from .target import Observation, Release, State, TargetError, Window
 

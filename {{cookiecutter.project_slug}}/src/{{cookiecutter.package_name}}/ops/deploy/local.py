@@ -27,7 +27,7 @@ import psutil  # a dependency of BentoML
 
 from ..config import Config
 from ..config import LocalTarget as LocalSettings
-from ..monitoring.capture import SAMPLE_ENV, SYNTHETIC_HEADER
+from ..monitoring.headers import SAMPLE_ENV, SYNTHETIC_HEADER
 from ..state import STATE_ROOT_ENV, state_path
 from ..tools import executable, free_port, wait_ready
 from .policy import histogram_quantile

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from ..monitoring.capture import SYNTHETIC_HEADER
+from ..monitoring.headers import SYNTHETIC_HEADER
 
 
 @contextmanager

@@ -45,7 +45,7 @@ VERSION_TAG = "mlops:version:"  # + variant name
 ENDPOINT_TAG = "mlops:endpoint"
 BUSY = ("Creating", "Updating", "SystemUpdating", "RollingBack")
 CONTAINER_PORT = "8080"  # SageMaker calls the container on 8080; BentoML's entrypoint takes $PORT
-# The service's marker of the controller's own traffic (monitoring.capture.SYNTHETIC_HEADER); SageMaker
+# The service's marker of the controller's own traffic (monitoring.headers.SYNTHETIC_HEADER); SageMaker
 # forwards only CustomAttributes to the container, as X-Amzn-SageMaker-Custom-Attributes.
 SYNTHETIC = "X-Mlops-Synthetic=replay"
 METRICS = {

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from ..config import Config
-from ..monitoring.capture import SYNTHETIC_HEADER
+from ..monitoring.headers import SYNTHETIC_HEADER
 from .policy import histogram_quantile
 from .target import Observation, Release, State, TargetError, Window
 

@@ -31,8 +31,7 @@ import queue
 import random
 import threading
 import time
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,15 +39,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..config import CAPTURE_COLUMNS, Capture, Config
+from .headers import SAMPLE_ENV
 from .sink import Sink
 
 log = logging.getLogger(__name__)
 
-REQUEST_ID_HEADER = "X-Request-ID"
-# Traffic the deploy controller makes itself (replayed reference rows, shadow copies for the
-# candidate): answered like any request, never captured, so CT's window holds only clients' requests.
-SYNTHETIC_HEADER = "X-Mlops-Synthetic"
-SAMPLE_ENV = "MLOPS_CAPTURE_SAMPLE"
 # Queued requests per server process: enough to ride out a slow PUT at a few hundred requests/s,
 # small enough to bound memory (each holds at most serving.max_batch_size rows).
 QUEUE_SIZE = 10_000
@@ -57,19 +52,6 @@ SINK_PACKAGES = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "ab
 # The writer wakes this often and takes the whole queue at once: one wake-up per request would contend
 # for the GIL with the request threads (the queue holds QUEUE_SIZE, far more than DRAIN_SECONDS bring).
 DRAIN_SECONDS = 0.1
-
-
-# SageMaker forwards to the container only CustomAttributes, as this header (ops/deploy/sagemaker.py).
-SAGEMAKER_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
-
-
-def synthetic(headers: Mapping[str, str]) -> bool:
-    return bool(headers.get(SYNTHETIC_HEADER)) or SYNTHETIC_HEADER in headers.get(SAGEMAKER_ATTRIBUTES, "")
-
-
-def request_id(headers: Mapping[str, str]) -> str:
-    """The client's X-Request-ID (so it can send labels under its own id), else a new one."""
-    return headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
 
 
 # A feature's Arrow type by its kind of value (Column.kind()): what the request schema let through.

@@ -7,14 +7,15 @@ inclusive, `values` by equality; every field nullable (null is a missing value, 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, create_model
 from pydantic_core import PydanticCustomError
 
 from ..config import Column, Config
-from ..pipeline.data import features
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # kind() -> the strict type of one value (JSON integers are numbers; bools and strings are not).
 _BASES: dict[str, Any] = {
@@ -56,5 +57,9 @@ def request_model(config: Config) -> type[BaseModel]:
 
 def to_frame(config: Config, rows: list[BaseModel]) -> pd.DataFrame:
     """Request rows -> the model's input frame (data.features casts each column to its model dtype)."""
+    import pandas as pd  # here, not above: `bentoml serve`'s parent imports the schema, never a frame
+
+    from ..pipeline.data import features
+
     frame = pd.DataFrame([row.model_dump() for row in rows], columns=list(config.data.columns))
     return features(config, frame)

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 
 from ..config import load_config
 from ..errors import MlopsError
-from ..monitoring.capture import REQUEST_ID_HEADER, capture_writer, request_id, synthetic
+from ..monitoring.headers import REQUEST_ID_HEADER, request_id, synthetic
 from .edge import Predictor, edge_app, predict_route
 from .schema import request_model, to_frame
 
@@ -55,6 +55,10 @@ class Model:
     bento_model = bentoml.models.BentoModel(served_model())
 
     def __init__(self) -> None:
+        # The Parquet writer (pyarrow, pandas) is the worker's import: `bentoml serve` first imports this
+        # module in its parent process only to read the service's settings, before any worker starts.
+        from ..monitoring.capture import capture_writer
+
         self.model = Predictor(bentoml.mlflow.load_model(self.bento_model))
         self.tag = str(self.bento_model.tag)
         self.capture = capture_writer(CONFIG, self.bento_model.info.labels.get("registry_version", ""))

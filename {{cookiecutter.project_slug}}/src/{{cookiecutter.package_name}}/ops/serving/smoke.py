@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..config import Config
 from ..errors import MlopsError
-from ..monitoring.capture import SAMPLE_ENV
+from ..monitoring.headers import SAMPLE_ENV
 from ..pipeline.data import request_rows
 from ..tools import executable, free_port, wait_ready
 
