@@ -13,6 +13,7 @@ import importlib
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 import warnings
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import load
+import psutil
 import pytest
 import yaml
 from bentos import Bentos, shared_bentos
@@ -239,3 +241,22 @@ def test_undeploy_leaves_no_process_and_no_listener(target, make_target):
     assert not listening(int(state.url.rsplit(":", 1)[1]))
     assert not target.state_dir.exists()
     assert target.describe().stable is None
+
+
+def test_a_killed_process_its_parent_has_not_reaped_counts_as_stopped(local):
+    """A SIGKILLed server worker stays a zombie until its parent reaps it: stopping must not call it a
+    survivor (CI saw "survived SIGKILL" for one under load)."""
+    # bash starts `sleep 0`, then becomes `sleep 30`, which never reaps it: a zombie with a live parent.
+    parent = subprocess.Popen(["bash", "-c", "sleep 0 & exec sleep 30"])
+    try:
+        deadline = time.monotonic() + 10
+        while not (children := psutil.Process(parent.pid).children()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (zombie,) = children
+        while zombie.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert zombie.status() == psutil.STATUS_ZOMBIE
+        assert not local._running(zombie) and local._running(psutil.Process(parent.pid))
+    finally:
+        parent.kill()
+        parent.wait()

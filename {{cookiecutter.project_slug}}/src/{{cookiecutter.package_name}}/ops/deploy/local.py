@@ -161,8 +161,25 @@ def _stop(pid: int | None, started: float | None = None, workers=(), timeout: fl
         with contextlib.suppress(psutil.Error):
             proc.kill()
     _, left = psutil.wait_procs(left, timeout=5)
-    if left:
-        raise TargetError(f"local: processes {sorted(proc.pid for proc in left)} survived SIGKILL")
+    if left := [proc for proc in left if _running(proc)]:
+        shown = ", ".join(sorted(f"{proc.pid} ({_status(proc)})" for proc in left))
+        raise TargetError(f"local: processes {shown} survived SIGKILL")
+
+
+def _status(proc: psutil.Process) -> str:
+    try:
+        return f"{proc.name()}, {proc.status()}"
+    except psutil.Error:
+        return "gone"
+
+
+def _running(proc: psutil.Process) -> bool:
+    """Not gone and not a zombie: a killed process whose parent has not reaped it yet is dead (psutil
+    waits on a zombie that is not our child until its parent, or init, reaps it)."""
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _children(proc: psutil.Process) -> list[psutil.Process]:
