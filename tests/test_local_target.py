@@ -244,8 +244,8 @@ def test_undeploy_leaves_no_process_and_no_listener(target, make_target):
 
 
 def test_a_killed_process_its_parent_has_not_reaped_counts_as_stopped(local):
-    """A SIGKILLed server worker stays a zombie until its parent reaps it: stopping must not call it a
-    survivor (CI saw "survived SIGKILL" for one under load)."""
+    """A SIGKILLed server worker stays a zombie until its parent reaps it: `_stop`'s check (`_alive`)
+    must not call it a survivor (CI saw "survived SIGKILL" for one under load)."""
     # bash starts `sleep 0`, then becomes `sleep 30`, which never reaps it: a zombie with a live parent.
     parent = subprocess.Popen(["bash", "-c", "sleep 0 & exec sleep 30"])
     try:
@@ -256,7 +256,7 @@ def test_a_killed_process_its_parent_has_not_reaped_counts_as_stopped(local):
         while zombie.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
             time.sleep(0.05)
         assert zombie.status() == psutil.STATUS_ZOMBIE
-        assert not local._running(zombie) and local._running(psutil.Process(parent.pid))
+        assert not local._alive(zombie.pid, zombie.create_time()) and local._alive(parent.pid)
     finally:
         parent.kill()
         parent.wait()

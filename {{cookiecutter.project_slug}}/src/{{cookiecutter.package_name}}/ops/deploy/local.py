@@ -161,7 +161,8 @@ def _stop(pid: int | None, started: float | None = None, workers=(), timeout: fl
         with contextlib.suppress(psutil.Error):
             proc.kill()
     _, left = psutil.wait_procs(left, timeout=5)
-    if left := [proc for proc in left if _running(proc)]:
+    # A killed process its parent has not reaped yet is a zombie: dead, though psutil still waits on it.
+    if left := [proc for proc in left if _alive(proc.pid, proc.create_time())]:
         shown = ", ".join(sorted(f"{proc.pid} ({_status(proc)})" for proc in left))
         raise TargetError(f"local: processes {shown} survived SIGKILL")
 
@@ -171,15 +172,6 @@ def _status(proc: psutil.Process) -> str:
         return f"{proc.name()}, {proc.status()}"
     except psutil.Error:
         return "gone"
-
-
-def _running(proc: psutil.Process) -> bool:
-    """Not gone and not a zombie: a killed process whose parent has not reaped it yet is dead (psutil
-    waits on a zombie that is not our child until its parent, or init, reaps it)."""
-    try:
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def _children(proc: psutil.Process) -> list[psutil.Process]:
